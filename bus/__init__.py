@@ -1,0 +1,1 @@
+"""The node's message bus (state and events over ZeroMQ)."""

@@ -1,0 +1,1 @@
+"""keepalived.conf: lexer, preprocessor, parser, typed model, validation, lint and dump."""

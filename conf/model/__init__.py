@@ -1,0 +1,1 @@
+"""The typed configuration model: one frozen dataclass per keepalived block."""

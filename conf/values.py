@@ -1,0 +1,307 @@
+"""Argument parsers shared by every block: numbers, timers, booleans, addresses, scripts.
+
+The messages follow keepalived's (`number '300' outside range [1, 255]`), and the
+caller decides what an error means: normally the statement is ignored and the
+default kept, which is what keepalived does.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from conf.lexer import LexError, split_command
+from conf.schema import ArgError, Cx, Value
+from conf.tree import Stmt
+
+T = TypeVar("T")
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+
+TRUE_WORDS = ("on", "true", "yes")
+FALSE_WORDS = ("off", "false", "no")
+
+_C_INT = re.compile(r"[ \t]*[+-]?[0-9]+\Z")
+
+
+def parse_int(text: str, low: int, high: int) -> int:
+    """An integer in [low, high], reported the way keepalived reports it."""
+    if not _C_INT.match(text):
+        raise ArgError(f"invalid number '{text}'")
+    value = int(text)
+    if not low <= value <= high:
+        raise ArgError(f"number '{text}' outside range [{low}, {high}]")
+    return value
+
+
+def parse_float(text: str, low: float, high: float) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ArgError(f"invalid number '{text}'") from None
+    if math.isinf(value):
+        raise ArgError(f"infinite number '{text}'")
+    if math.isnan(value) or text.strip().lower().startswith(("nan", "+nan", "-nan", "inf", "+inf", "-inf")):
+        raise ArgError(f"not a number '{text}'")
+    if not low <= value <= high:
+        raise ArgError(f"number '{text}' outside range [{_g(low)}, {_g(high)}]")
+    return value
+
+
+def _g(x: float) -> str:
+    return f"{x:g}"
+
+
+def parse_bool(text: str) -> bool:
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    raise ArgError(f"invalid boolean '{text}' (expected on|off|true|false|yes|no)")
+
+
+def format_float(value: float) -> str:
+    return f"{value:.6f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
+
+
+def quote(word: str) -> str:
+    """Quote a word for a configuration file if it would not survive as a bare word."""
+    if word and not any(c in word for c in ' \t"{}#!\'\\'):
+        return word
+    return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class Int(Value[int]):
+    def __init__(self, low: int, high: int) -> None:
+        self.low = low
+        self.high = high
+
+    def parse(self, args: Sequence[str], stmt: Stmt, cx: Cx) -> int:
+        return parse_int(args[0], self.low, self.high)
+
+    def format(self, value: int) -> str:
+        return str(value)
+
+
+class Float(Value[float]):
+    """A number of seconds or similar; keepalived's timers have microsecond resolution."""
+
+    def __init__(self, low: float, high: float) -> None:
+        self.low = low
+        self.high = high
+
+    def parse(self, args: Sequence[str], stmt: Stmt, cx: Cx) -> float:
+        return round(parse_float(args[0], self.low, self.high), 6)
+
+    def format(self, value: float) -> str:
+        return format_float(value)
+
+
+class Str(Value[str]):
+    """One word, taken as written."""
+
+    def parse(self, args: Sequence[str], stmt: Stmt, cx: Cx) -> str:
+        return args[0]
+
+    def format(self, value: str) -> str:
+        return quote(value)
+
+
+class Text(Value[str]):
+    """All the remaining words, joined by single spaces."""
+
+    max_args = None
+
+    def parse(self, args: Sequence[str], stmt: Stmt, cx: Cx) -> str:
+        return " ".join(args)
+
+    def format(self, value: str) -> str:
+        return quote(value)
+
+
+class Words(Value[tuple[str, ...]]):
+    """All the remaining words as a tuple."""
+
+    max_args = None
+
+    def __init__(self, min_args: int = 1) -> None:
+        self.min_args = min_args
+
+    def parse(self, args: Sequence[str], stmt: Stmt, cx: Cx) -> tuple[str, ...]:
+        return tuple(args)
+
+    def format(self, value: tuple[str, ...]) -> str:
+        return " ".join(quote(w) for w in value)
+
+
+class Choice(Value[str]):
+    """One word from a fixed set; `aliases` map other spellings onto a canonical one."""
+
+    def __init__(self, *choices: str, aliases: Mapping[str, str] | None = None, fold_case: bool = False):
+        self.choices = choices
+        self.aliases = dict(aliases or {})
+        self.fold_case = fold_case
+
+    def parse(self, args: Sequence[str], stmt: Stmt, cx: Cx) -> str:
+        word = args[0]
+        key = word.upper() if self.fold_case else word
+        for choice in self.choices:
+            if key == (choice.upper() if self.fold_case else choice):
+                return choice
+        if key in self.aliases:
+            return self.aliases[key]
+        raise ArgError(f"invalid value '{word}' for {stmt.keyword} (expected {'|'.join(self.choices)})")
+
+    def format(self, value: str) -> str:
+        return value
+
+
+class Flag(Value[bool]):
+    """A keyword on its own means yes; some also accept on|off|true|false|yes|no."""
+
+    min_args = 0
+
+    def __init__(self, accepts_bool: bool = True, value: bool = True) -> None:
+        self.max_args = 1 if accepts_bool else 0
+        self.value = value
+
+    def parse(self, args: Sequence[str], stmt: Stmt, cx: Cx) -> bool:
+        if not args:
+            return self.value
+        return parse_bool(args[0]) == self.value
+
+    def format(self, value: bool) -> str:
+        return ""
+
+
+class Bool(Value[bool]):
+    """`keyword [<BOOL>]` where the keyword alone means true; the value is kept, not presence."""
+
+    min_args = 0
+
+    def parse(self, args: Sequence[str], stmt: Stmt, cx: Cx) -> bool:
+        return parse_bool(args[0]) if args else True
+
+    def format(self, value: bool) -> str:
+        return "on" if value else "off"
+
+
+class Const(Value[T], Generic[T]):
+    """A keyword that sets a fixed value (e.g. `preempt` clears `nopreempt`)."""
+
+    min_args = 0
+    max_args = 0
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+    def parse(self, args: Sequence[str], stmt: Stmt, cx: Cx) -> T:
+        return self.value
+
+    def format(self, value: T) -> str:
+        return ""
+
+
+def parse_ip(text: str, what: str = "IP address") -> IPAddress:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        raise ArgError(f"invalid {what} '{text}'") from None
+
+
+class IP(Value[IPAddress]):
+    def __init__(self, family: int | None = None) -> None:
+        self.family = family
+
+    def parse(self, args: Sequence[str], stmt: Stmt, cx: Cx) -> IPAddress:
+        address = parse_ip(args[0])
+        if self.family is not None and address.version != self.family:
+            raise ArgError(f"'{args[0]}' is not an IPv{self.family} address")
+        return address
+
+    def format(self, value: IPAddress) -> str:
+        return str(value)
+
+
+class Port(Value[int]):
+    def parse(self, args: Sequence[str], stmt: Stmt, cx: Cx) -> int:
+        return parse_int(args[0], 0, 65535)
+
+    def format(self, value: int) -> str:
+        return str(value)
+
+
+@dataclass(frozen=True)
+class Script:
+    """A command keepalived would run: its words after quote and escape processing.
+
+    `text` is the command as written (quotes removed at the outer level), which is
+    also what keepalived logs; `argv` is what gets executed.
+    """
+
+    text: str
+    argv: tuple[str, ...]
+    user: str | None = None
+    group: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"command": self.text, "argv": list(self.argv), "user": self.user, "group": self.group}
+
+
+class ScriptValue(Value[Script]):
+    """`keyword COMMAND [username [groupname]]`; a command with spaces must be quoted."""
+
+    max_args = 3
+
+    def __init__(self, with_user: bool = True) -> None:
+        self.max_args = 3 if with_user else None
+
+    def parse(self, args: Sequence[str], stmt: Stmt, cx: Cx) -> Script:
+        if self.max_args is None:
+            # vrrp_script's `script` and MISC_CHECK's `misc_path` split the whole line with
+            # quotes and escapes, then split their first word again: `script "/x a b"` and
+            # `script /x a b` both run /x with arguments a and b.
+            try:
+                outer = split_command(stmt.raw_args)
+                argv = tuple(split_command(outer[0]) + outer[1:]) if outer else ()
+            except LexError as exc:
+                raise ArgError(str(exc)) from None
+            if not argv or not argv[0]:
+                raise ArgError(f"{stmt.keyword}: empty command")
+            return Script(text=" ".join(quote(w) if " " in w else w for w in outer), argv=argv)
+        command = args[0]
+        try:
+            argv = tuple(split_command(command))
+        except LexError as exc:
+            raise ArgError(str(exc)) from None
+        if not argv or not argv[0]:
+            raise ArgError(f"{stmt.keyword}: empty command")
+        user = args[1] if len(args) > 1 else None
+        group = args[2] if len(args) > 2 else None
+        return Script(text=command, argv=argv, user=user, group=group)
+
+    def format(self, value: Script) -> str:
+        parts = [quote(value.text)]
+        if value.user:
+            parts.append(value.user)
+            if value.group:
+                parts.append(value.group)
+        return " ".join(parts)
+
+
+class UserGroup(Value[tuple[str, str | None]]):
+    """`username [groupname]`."""
+
+    max_args = 2
+
+    def parse(self, args: Sequence[str], stmt: Stmt, cx: Cx) -> tuple[str, str | None]:
+        return args[0], (args[1] if len(args) > 1 else None)
+
+    def format(self, value: tuple[str, str | None]) -> str:
+        return " ".join(w for w in value if w)

@@ -1,0 +1,1 @@
+"""hakeeper's services and its command line."""
