@@ -34,8 +34,14 @@ class BlockGrammar:
     fields: tuple[dataclasses.Field[Any], ...]
 
 
-@cache
+_GRAMMARS: dict[type[Block], BlockGrammar] = {}
+
+
 def grammar_of(cls: type[Block]) -> BlockGrammar:
+    """The keywords of a block, read once from its fields' metadata."""
+    known = _GRAMMARS.get(cls)
+    if known is not None:
+        return known
     keywords: dict[str, Entry] = {}
     fields: list[dataclasses.Field[Any]] = []
     for f in dataclasses.fields(cls):
@@ -51,13 +57,15 @@ def grammar_of(cls: type[Block]) -> BlockGrammar:
             keywords[name] = Entry(f.name, spec, spec.value, spec.block)
         for name, value in spec.also.items():
             keywords[name] = Entry(f.name, spec, value, None)
-    return BlockGrammar(keywords, tuple(fields))
+    grammar = BlockGrammar(keywords, tuple(fields))
+    _GRAMMARS[cls] = grammar
+    return grammar
 
 
 @cache
 def _all_block_keywords() -> dict[str, list[str]]:
     """keyword -> names of the blocks that accept it, for 'belongs in ...' hints."""
-    from conf.model.config import Config  # the full grammar is reachable from the root
+    from conf.model.config import Config  # noqa: PLC0415 - the model imports this module
 
     index: dict[str, list[str]] = {}
     seen: set[type[Block]] = set()
@@ -185,14 +193,19 @@ def _build_field(
             results.append(_parse_statement(stmt, entry.value, cx))
         except ArgError as exc:
             failures.append((stmt, exc))
-    for stmt, exc in failures:
+    for stmt, failure in failures:
         suffix = ""
-        if exc.severity >= Severity.ERROR:
+        if failure.severity >= Severity.ERROR:
             suffix = "; ignored" if spec.repeat or results else _default_note(f, spec)
-        prefix = "" if exc.message.startswith(f"'{stmt.keyword}'") else f"{stmt.keyword}: "
-        cx.report(stmt, exc.severity, f"{prefix}{exc.message}{suffix}")
+        prefix = "" if failure.message.startswith(f"'{stmt.keyword}'") else f"{stmt.keyword}: "
+        cx.report(stmt, failure.severity, f"{prefix}{failure.message}{suffix}")
     if spec.repeat:
         return tuple(results) if results else _MISSING
+    if spec.once and len(statements) > 1 and results:
+        first = statements[0][0]
+        for stmt, _entry in statements[1:]:
+            cx.error(stmt, f"'{stmt.keyword}' already set at line {first.loc.line}; this one is ignored")
+        return results[0]
     if len(statements) > 1 and results:
         first = statements[0][0]
         cx.warning(

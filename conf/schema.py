@@ -101,6 +101,7 @@ class Kw:
     line_format: Callable[[Any], str] | None = None  # renders one item of `lines` back
     repeat: bool = False  # every statement adds to a tuple instead of replacing
     always: bool = False  # build the sub-block from an empty body when it is absent
+    once: bool = False  # a repeat is an error and the first statement stands (keepalived's notify scripts)
     inherit: Inherit | None = None  # computes the value when no statement sets it
     also: Mapping[str, Value[Any]] = field(default_factory=dict)  # other keywords setting the field
     deprecated: Mapping[str, str] = field(default_factory=dict)  # keyword -> advice, reported as warning
@@ -117,9 +118,10 @@ def kw(
     inherit: Inherit | None = None,
     also: Mapping[str, Value[Any]] | None = None,
     deprecated: Mapping[str, str] | None = None,
+    once: bool = False,
 ) -> Any:
-    """A keyword whose arguments set the field; the last statement wins."""
-    spec = Kw(names=names, value=value, inherit=inherit, also=also or {}, deprecated=deprecated or {})
+    """A keyword whose arguments set the field; the last statement wins unless `once`."""
+    spec = Kw(names=names, value=value, inherit=inherit, also=also or {}, deprecated=deprecated or {}, once=once)
     return field(default=default, metadata={"kw": spec})
 
 
@@ -194,9 +196,27 @@ class Block:
         """The block's arguments, as written after its keyword (for dumps)."""
         return ""
 
+    def replace(self, **changes: Any) -> Self:
+        """A copy with some fields changed (locations are kept)."""
+        return dataclasses.replace(self, **changes) if changes else self
+
     def where(self, name: str) -> Loc:
         """Location of the statement that set `name`, else of the block itself."""
         return self.locs.get(name, self.loc)
+
+
+def name_header(kind: str) -> Any:
+    """A block header taking exactly one name: `vrrp_script NAME {`."""
+
+    def header(cls: type[Block], stmt: Stmt, cx: Cx) -> dict[str, Any] | None:
+        if not stmt.args:
+            cx.error(stmt, f"{kind} must have a name; block ignored")
+            return None
+        if len(stmt.args) > 1:
+            cx.warning(stmt, f"{kind} {stmt.args[0]}: extra words '{' '.join(stmt.args[1:])}' ignored")
+        return {"name": stmt.args[0]}
+
+    return classmethod(header)
 
 
 def kw_of(f: dataclasses.Field[Any]) -> Kw | None:

@@ -166,6 +166,7 @@ class Flag(Value[bool]):
     """A keyword on its own means yes; some also accept on|off|true|false|yes|no."""
 
     min_args = 0
+    max_args: int | None = 1
 
     def __init__(self, accepts_bool: bool = True, value: bool = True) -> None:
         self.max_args = 1 if accepts_bool else 0
@@ -257,13 +258,14 @@ class Script:
 class ScriptValue(Value[Script]):
     """`keyword COMMAND [username [groupname]]`; a command with spaces must be quoted."""
 
-    max_args = 3
+    max_args: int | None = 3
 
     def __init__(self, with_user: bool = True) -> None:
+        self.with_user = with_user
         self.max_args = 3 if with_user else None
 
     def parse(self, args: Sequence[str], stmt: Stmt, cx: Cx) -> Script:
-        if self.max_args is None:
+        if not self.with_user:
             # vrrp_script's `script` and MISC_CHECK's `misc_path` split the whole line with
             # quotes and escapes, then split their first word again: `script "/x a b"` and
             # `script /x a b` both run /x with arguments a and b.
@@ -274,7 +276,8 @@ class ScriptValue(Value[Script]):
                 raise ArgError(str(exc)) from None
             if not argv or not argv[0]:
                 raise ArgError(f"{stmt.keyword}: empty command")
-            return Script(text=" ".join(quote(w) if " " in w else w for w in outer), argv=argv)
+            text = outer[0] if len(outer) == 1 else " ".join(quote(w) if " " in w else w for w in outer)
+            return Script(text=text, argv=argv)
         command = args[0]
         try:
             argv = tuple(split_command(command))

@@ -236,5 +236,5 @@ def test_missing_main_file_is_fatal(tmp_path: Path) -> None:
 def test_binary_garbage_becomes_diagnostics_not_exceptions(tmp_path: Path) -> None:
     path = tmp_path / "garbage.conf"
     path.write_bytes(bytes(range(256)) * 3 + b"\n\xff\xfe{{{\n\x00\n")
-    lines, diags = expand(path)
+    _, diags = expand(path)
     assert all(d.loc.line >= 1 for d in diags)
