@@ -150,6 +150,8 @@ def _shape_ok(child: Stmt, entry: Entry, cx: Cx) -> bool:
     if not wants_block and child.block is not None:
         cx.error(child, f"'{child.keyword}' does not take a '{{ ... }}' block; block ignored")
         return False
+    if entry.spec.lines is not None and child.args:
+        cx.error(child, f"block {child.keyword} has extra parameters '{' '.join(child.args)}'; ignored")
     return True
 
 
@@ -164,9 +166,15 @@ def _build_field(
                     cx.error(line, f"unexpected block inside '{stmt.keyword}'; ignored")
                     continue
                 try:
-                    items.append(spec.lines(line, cx))
+                    parsed = spec.lines(line, cx)
                 except ArgError as exc:
                     cx.report(line, exc.severity, exc.message)
+                    continue
+                # A parser may turn one line into several items (`group { VI_1 VI_2 }`).
+                if isinstance(parsed, list):
+                    items.extend(parsed)
+                else:
+                    items.append(parsed)
         return tuple(items)
 
     if statements[0][1].block is not None:

@@ -1,4 +1,4 @@
-"""`hakeeper check-config`: diagnostics of one node's file, lint, and the cross-node simulation."""
+"""`hakeeper check-config`: one node's file, its machine, lint, and the cross-node simulation."""
 
 from __future__ import annotations
 
@@ -6,20 +6,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from conf.diagnostics import Diagnostic, Diagnostics, Severity
+from conf.environment import Machine, check_environment
+from conf.lint import lint
 from conf.load import Loaded, load
+from conf.peers import Node, node_label, simulate
 
 
 @dataclass
 class CheckReport:
     nodes: list[Loaded] = field(default_factory=list)
-    extra: Diagnostics = field(default_factory=Diagnostics)
+    # Findings about several nodes at once (the peer simulation), in the order found.
+    cross_node: Diagnostics = field(default_factory=Diagnostics)
 
     def all(self) -> list[Diagnostic]:
         out: list[Diagnostic] = []
         for node in self.nodes:
             order = {name: i for i, name in enumerate(node.files)}
             out.extend(sorted(node.diagnostics, key=lambda d: (order.get(d.loc.file, len(order)), d.loc.line)))
-        out.extend(self.extra)
+        out.extend(self.cross_node)
         return out
 
     def lines(self) -> list[str]:
@@ -36,10 +40,34 @@ class CheckReport:
 
 
 def check_files(
-    path: str, peers: Sequence[str], *, config_id: str | None = None, strict_env: bool = False
+    path: str,
+    peers: Sequence[str] = (),
+    *,
+    config_id: str | None = None,
+    strict_env: bool = False,
+    machine: Machine | None = None,
 ) -> CheckReport:
     report = CheckReport()
-    report.nodes.append(load(path, config_id=config_id, strict_env=strict_env))
+    main = load(path, config_id=config_id, strict_env=strict_env)
+    report.nodes.append(main)
+    if main.diagnostics.worst == Severity.FATAL:
+        return report
+    lint(main.config, main.diagnostics)
+    check_environment(main.config, main.diagnostics, machine)
+    if not peers:
+        return report
+
+    labels: list[str] = [node_label(path, [])]
+    nodes = [Node(labels[0], main.config)]
     for peer in peers:
-        report.nodes.append(load(peer, config_id=config_id, strict_env=strict_env))
+        # A peer is another machine: its file is checked, its environment is not ours to judge.
+        loaded = load(peer, config_id=config_id)
+        lint(loaded.config, loaded.diagnostics)
+        report.nodes.append(loaded)
+        if loaded.diagnostics.worst == Severity.FATAL:
+            continue
+        label = node_label(peer, labels)
+        labels.append(label)
+        nodes.append(Node(label, loaded.config))
+    simulate(nodes, report.cross_node)
     return report

@@ -88,7 +88,7 @@ def _render_body(obj: Block, depth: int, out: list[str]) -> None:
                 if isinstance(spec.value, Flag):
                     if item == spec.value.value:
                         out.append(f"{pad}{keyword}")
-                    else:
+                    elif item != f.default:
                         negation = _negating_keyword(spec.also, item)
                         if negation:
                             out.append(f"{pad}{negation}")

@@ -28,6 +28,7 @@ CHECK_WILDCARD = 4
 CHECK_BRACE = 8
 CHECK_ALL = CHECK_READABLE | CHECK_MATCH | CHECK_WILDCARD | CHECK_BRACE
 _CHECK_NAMES = {
+    "read": CHECK_READABLE,  # keepalived's spelling; the man page says "readable"
     "readable": CHECK_READABLE,
     "match": CHECK_MATCH | CHECK_READABLE,
     "wildcard_match": CHECK_WILDCARD | CHECK_READABLE,
@@ -404,7 +405,10 @@ class Preprocessor:
     # --------------------------------------------------------------- includes
 
     def _maybe_include(self, text: str, loc: Loc) -> Iterator[SourceLine]:
-        keyword = text.split(None, 1)[0]
+        first = text.split(None, 1)
+        if not first:
+            return  # only whitespace that keepalived's blank-stripping does not remove (\v, \f)
+        keyword = first[0]
         if keyword == "include_check":
             self._set_include_check(text)
         if keyword not in INCLUDE_KEYWORDS:

@@ -34,6 +34,9 @@ def parse_int(text: str, low: int, high: int) -> int:
     """An integer in [low, high], reported the way keepalived reports it."""
     if not _C_INT.match(text):
         raise ArgError(f"invalid number '{text}'")
+    if len(text.strip().lstrip("+-").lstrip("0")) > 30:
+        # Far beyond any range, and too long for int() to convert.
+        raise ArgError(f"number '{text[:30]}...' outside range [{low}, {high}]")
     value = int(text)
     if not low <= value <= high:
         raise ArgError(f"number '{text}' outside range [{low}, {high}]")
@@ -290,12 +293,7 @@ class ScriptValue(Value[Script]):
         return Script(text=command, argv=argv, user=user, group=group)
 
     def format(self, value: Script) -> str:
-        parts = [quote(value.text)]
-        if value.user:
-            parts.append(value.user)
-            if value.group:
-                parts.append(value.group)
-        return " ".join(parts)
+        return " ".join(quote(w) for w in (value.text, value.user, value.group if value.user else None) if w)
 
 
 class UserGroup(Value[tuple[str, str | None]]):
@@ -307,4 +305,91 @@ class UserGroup(Value[tuple[str, str | None]]):
         return args[0], (args[1] if len(args) > 1 else None)
 
     def format(self, value: tuple[str, str | None]) -> str:
-        return " ".join(w for w in value if w)
+        return " ".join(quote(w) for w in value if w)
+
+
+# keepalived's other number readers (lib/parser.c): C integer bases, fixed-point decimals.
+
+_DECIMAL = re.compile(r"\+?([0-9]*)(?:\.([0-9]*))?\Z")
+_C_UNSIGNED = re.compile(r"\+?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)\Z")
+
+
+def parse_c_unsigned(text: str, high: int) -> int | None:
+    """A number the way strtoul(s, &end, 0) reads it (0x.. hex, 0.. octal), or None."""
+    match = _C_UNSIGNED.match(text)
+    if not match:
+        return None
+    body = match.group(1)
+    if len(body) > 40:  # beyond any range here, and beyond what int() will convert
+        return None
+    if body[:2] in ("0x", "0X"):
+        value = int(body, 16)
+    elif body.startswith("0"):
+        value = int(body, 8)
+    else:
+        value = int(body)
+    return value if value <= high else None
+
+
+def parse_decimal_units(text: str, digits: int, low: int, high: int, stmt: Stmt, cx: Cx) -> int:
+    """keepalived's read_decimal_unsigned(): a value in units of 10**-digits.
+
+    Too many decimal places is an error but the value is rounded and used, as
+    keepalived does. Trailing garbage is rejected (keepalived 2.2.7 accepts `1.5x` as
+    a wrongly scaled number in a normal run).
+    """
+    match = _DECIMAL.match(text)
+    if not match or not (match.group(1) or match.group(2)):
+        if text.startswith("-"):
+            raise ArgError(f"negative number '{text}'")
+        raise ArgError(f"invalid number '{text}'")
+    whole, fraction = match.group(1) or "0", match.group(2) or ""
+    if len(whole.lstrip("0")) > 30:  # far beyond any range, and beyond what int() will convert
+        raise ArgError(f"number '{text[:40]}...' outside unsigned decimal range")
+    round_up = False
+    if len(fraction) > digits:
+        round_up = fraction[digits] >= "5"
+        fraction = fraction[:digits]
+        cx.error(stmt, f"number '{text}' has too many decimal places; rounded")
+    scale = int(10**digits)
+    units = int(whole) * scale + int(fraction.ljust(digits, "0") or "0") + (1 if round_up else 0)
+    if not low <= units <= high:
+        raise ArgError(
+            f"number '{text}' outside range [{format_units(low, digits, fixed=True)}, "
+            f"{format_units(high, digits, fixed=True)}]"
+        )
+    return units
+
+
+def format_units(units: int, digits: int, fixed: bool = False) -> str:
+    whole, fraction = divmod(units, 10**digits)
+    if digits == 0:
+        return str(whole)
+    text = f"{whole}.{fraction:0{digits}d}"
+    return text if fixed else text.rstrip("0").rstrip(".")
+
+
+class Decimal(Value[float]):
+    """A decimal number with at most `digits` decimal places (keepalived's timers: 6)."""
+
+    def __init__(self, low: float, high: float, digits: int = 6) -> None:
+        self.digits = digits
+        self.low = round(low * 10**digits)
+        self.high = round(high * 10**digits)
+
+    def parse(self, args: Sequence[str], stmt: Stmt, cx: Cx) -> float:
+        units = parse_decimal_units(args[0], self.digits, self.low, self.high, stmt, cx)
+        return round(units / int(10**self.digits), self.digits)
+
+    def format(self, value: float) -> str:
+        return format_units(round(value * 10**self.digits), self.digits)
+
+
+def parse_ip_text(text: str) -> IPAddress | None:
+    """An address as inet_pton() reads it: no scope id, no prefix."""
+    if "%" in text or "/" in text:
+        return None
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
 import textwrap
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,3 +38,39 @@ def expand(path: Path, config_id: str = "main") -> tuple[list[tuple[int, str]], 
     diags = Diagnostics()
     lines = [(line.loc.line, line.text) for line in Preprocessor(diags, config_id).read(str(path))]
     return lines, diags
+
+
+def _have_root_and_netns() -> bool:
+    return os.geteuid() == 0 and shutil.which("ip") is not None
+
+
+needs_root = pytest.mark.skipif(not _have_root_and_netns(), reason="needs root and iproute2 for network namespaces")
+needs_keepalived = pytest.mark.skipif(shutil.which("keepalived") is None, reason="needs Debian's keepalived")
+
+
+@pytest.fixture
+def netns() -> Iterator[str]:
+    """A throw-away network namespace with only `lo` up; everything in it is killed afterwards."""
+    if not _have_root_and_netns():
+        pytest.skip("needs root and iproute2 for network namespaces")
+    name = f"hkt-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        yield name
+    finally:
+        pids = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True).stdout.split()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid), signal.SIGKILL)
+        subprocess.run(["ip", "netns", "delete", name], check=False)
+
+
+def add_veth(ns: str, ifname: str, address: str | None = None) -> None:
+    """A veth named `ifname` inside `ns` (its peer stays inside too), up, with an optional address."""
+    peer = f"p{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "-n", ns, "link", "add", ifname, "type", "veth", "peer", "name", peer], check=True)
+    subprocess.run(["ip", "-n", ns, "link", "set", ifname, "up"], check=True)
+    subprocess.run(["ip", "-n", ns, "link", "set", peer, "up"], check=True)
+    if address:
+        subprocess.run(["ip", "-n", ns, "addr", "add", address, "dev", ifname], check=True)

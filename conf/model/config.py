@@ -34,7 +34,8 @@ from conf.model.global_defs import (
 )
 from conf.model.lvs import SslConfig, VirtualServer, VirtualServerGroup, validate_lvs
 from conf.model.trackers import TrackFile, TrackProcess, VrrpScript
-from conf.model.vrrp import SyncGroup, VrrpInstance, validate_vrrp
+from conf.model.vrrp import SyncGroup, VrrpInstance
+from conf.model.vrrp_refs import validate_vrrp
 from conf.schema import Block, Cx, Scope, block, blocks, kw, lines
 from conf.values import Flag, Int, Str
 

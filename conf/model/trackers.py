@@ -70,8 +70,8 @@ class VrrpScript(Block):
     name: str = ""
     script: Script | None = kw(ScriptValue(with_user=False))
     interval: int = kw(PositiveSeconds(), default=1)
-    # 0 means "the interval": keepalived kills a script still running when the next is due.
-    timeout: int = kw(PositiveSeconds(), default=0)
+    # Unset means the interval: keepalived kills a script still running when the next one is due.
+    timeout: int | None = kw(PositiveSeconds())
     weight: Weight = kw(WeightValue(-253, 253), default=Weight())
     rise: int = kw(Int(1, 2**31 - 1), default=1)
     fall: int = kw(Int(1, 2**31 - 1), default=1)
@@ -163,7 +163,8 @@ class TrackProcess(Block):
     # The process name, then the parameters to match (a quoted first word is one name).
     process: tuple[str, ...] = kw(Words(), default=(), once=True)
     param_match: str | None = kw(ParamMatch())
-    weight: Weight = kw(WeightValue(-254, 254), default=Weight(1), once=True)
+    # keepalived 2.2.7 defaults this weight to 0 (the man page says 1): losing quorum means FAULT.
+    weight: Weight = kw(WeightValue(-254, 254), default=Weight(0), once=True)
     quorum: int = kw(Int(1, 65535), default=1)
     quorum_max: int = kw(Int(0, 65535), default=65535)
     fork_delay: float = kw(Float(0.000001, 3600), default=0.0)
