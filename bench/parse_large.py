@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from conf.load import load  # noqa: E402 - after the path set-up above
+from conf.load import load
 
 INSTANCES = 500
 VIRTUAL_SERVERS = 300

@@ -32,6 +32,7 @@ class Entry:
 class BlockGrammar:
     keywords: Mapping[str, Entry]
     fields: tuple[dataclasses.Field[Any], ...]
+    catch_all: Entry | None = None  # takes the statements that match no keyword
 
 
 _GRAMMARS: dict[type[Block], BlockGrammar] = {}
@@ -44,11 +45,15 @@ def grammar_of(cls: type[Block]) -> BlockGrammar:
         return known
     keywords: dict[str, Entry] = {}
     fields: list[dataclasses.Field[Any]] = []
+    catch_all: Entry | None = None
     for f in dataclasses.fields(cls):
         spec = kw_of(f)
         if spec is None:
             continue
         fields.append(f)
+        if spec.catch_all:
+            catch_all = Entry(f.name, spec, None, None)
+            continue
         if isinstance(spec.block, Mapping):
             for name, sub in spec.block.items():
                 keywords[name] = Entry(f.name, spec, None, sub)
@@ -57,7 +62,7 @@ def grammar_of(cls: type[Block]) -> BlockGrammar:
             keywords[name] = Entry(f.name, spec, spec.value, spec.block)
         for name, value in spec.also.items():
             keywords[name] = Entry(f.name, spec, value, None)
-    grammar = BlockGrammar(keywords, tuple(fields))
+    grammar = BlockGrammar(keywords, tuple(fields), catch_all)
     _GRAMMARS[cls] = grammar
     return grammar
 
@@ -96,6 +101,9 @@ def build_block(
     grouped: dict[str, list[tuple[Stmt, Entry]]] = {}
     for child in body:
         entry = grammar.keywords.get(child.keyword)
+        if entry is None and grammar.catch_all is not None:
+            grouped.setdefault(grammar.catch_all.field, []).append((child, grammar.catch_all))
+            continue
         if entry is None:
             _unknown_keyword(cls, child, grammar, cx)
             continue
@@ -161,7 +169,7 @@ def _build_field(
     if spec.lines is not None:
         items: list[Any] = []
         for stmt, _entry in statements:
-            for line in stmt.block or ():
+            for line in (stmt,) if spec.catch_all else (stmt.block or ()):
                 if line.block is not None:
                     cx.error(line, f"unexpected block inside '{stmt.keyword}'; ignored")
                     continue
@@ -214,6 +222,11 @@ def _build_field(
         for stmt, _entry in statements[1:]:
             cx.error(stmt, f"'{stmt.keyword}' already set at line {first.loc.line}; this one is ignored")
         return results[0]
+    if spec.replaced_error and len(statements) > 1 and results:
+        last = statements[-1][0]
+        for stmt, _entry in statements[:-1]:
+            cx.error(last, f"'{stmt.keyword}' already set at line {stmt.loc.line}; replaced by this one")
+        return results[-1]
     if len(statements) > 1 and results:
         first = statements[0][0]
         cx.warning(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -59,15 +60,24 @@ def check_files(
 
     labels: list[str] = [node_label(path, [])]
     nodes = [Node(labels[0], main.config)]
-    for peer in peers:
+    for spec in peers:
+        peer, peer_id = split_peer(spec, config_id)
         # A peer is another machine: its file is checked, its environment is not ours to judge.
-        loaded = load(peer, config_id=config_id)
+        loaded = load(peer, config_id=peer_id)
         lint(loaded.config, loaded.diagnostics)
         report.nodes.append(loaded)
         if loaded.diagnostics.worst == Severity.FATAL:
             continue
-        label = node_label(peer, labels)
+        label = node_label(peer if peer_id == config_id else f"{peer}@{peer_id}", labels)
         labels.append(label)
         nodes.append(Node(label, loaded.config))
     simulate(nodes, report.cross_node)
     return report
+
+
+def split_peer(spec: str, config_id: str | None) -> tuple[str, str | None]:
+    """`FILE` or `FILE@ID`: a peer may use its own config id (one file with @main/@backup lines)."""
+    path, at, ident = spec.rpartition("@")
+    if at and ident and not os.path.exists(spec) and os.path.exists(path):
+        return path, ident
+    return spec, config_id

@@ -70,9 +70,11 @@ def _render_body(obj: Block, depth: int, out: list[str]) -> None:
         value = getattr(obj, f.name)
         keyword = field_keywords(f, spec)[0] if not isinstance(spec.block, Mapping) else ""
         if spec.lines is not None:
-            if value:
+            fmt = spec.line_format or str
+            if spec.catch_all:
+                out.extend(f"{pad}{fmt(item)}" for item in value)
+            elif value:
                 out.append(f"{pad}{keyword} {{")
-                fmt = spec.line_format or str
                 out.extend(f"{pad}    {fmt(item)}" for item in value)
                 out.append(f"{pad}}}")
         elif spec.block is not None:

@@ -68,7 +68,9 @@ class Member:
 
 
 def node_label(path: str, taken: Iterable[str]) -> str:
-    stem = os.path.splitext(os.path.basename(path))[0] or path
+    """The file name without directory and extension (`a.conf@backup` -> `a@backup`), unless taken."""
+    name, at, ident = os.path.basename(path).partition("@")
+    stem = (os.path.splitext(name)[0] or name) + at + ident
     return path if stem in set(taken) else stem
 
 

@@ -102,6 +102,8 @@ class Kw:
     repeat: bool = False  # every statement adds to a tuple instead of replacing
     always: bool = False  # build the sub-block from an empty body when it is absent
     once: bool = False  # a repeat is an error and the first statement stands (keepalived's notify scripts)
+    replaced_error: bool = False  # a repeat is an error and the last statement stands (the SSL block)
+    catch_all: bool = False  # with `lines`: statements matching no keyword are items (virtual_server_group)
     inherit: Inherit | None = None  # computes the value when no statement sets it
     also: Mapping[str, Value[Any]] = field(default_factory=dict)  # other keywords setting the field
     deprecated: Mapping[str, str] = field(default_factory=dict)  # keyword -> advice, reported as warning
@@ -119,9 +121,23 @@ def kw(
     also: Mapping[str, Value[Any]] | None = None,
     deprecated: Mapping[str, str] | None = None,
     once: bool = False,
+    replaced_error: bool = False,
 ) -> Any:
-    """A keyword whose arguments set the field; the last statement wins unless `once`."""
-    spec = Kw(names=names, value=value, inherit=inherit, also=also or {}, deprecated=deprecated or {}, once=once)
+    """A keyword whose arguments set the field.
+
+    A repeated keyword: the last one wins with a warning; with `once` the first
+    stands and the others are errors; with `replaced_error` the last stands and
+    the earlier ones are errors.
+    """
+    spec = Kw(
+        names=names,
+        value=value,
+        inherit=inherit,
+        also=also or {},
+        deprecated=deprecated or {},
+        once=once,
+        replaced_error=replaced_error,
+    )
     return field(default=default, metadata={"kw": spec})
 
 
@@ -162,6 +178,12 @@ def lines(
 ) -> Any:
     """A block whose lines are items (virtual_ipaddress, track_script, unicast_peer)."""
     spec = Kw(names=names, lines=parser, line_format=line_format, repeat=True, deprecated=deprecated or {})
+    return field(default=(), metadata={"kw": spec})
+
+
+def items(parser: LineParser, *, line_format: Callable[[Any], str] | None = None) -> Any:
+    """The lines of this block that are not keywords, as items (the addresses of a virtual_server_group)."""
+    spec = Kw(names=(), lines=parser, line_format=line_format, repeat=True, catch_all=True)
     return field(default=(), metadata={"kw": spec})
 
 

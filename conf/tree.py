@@ -18,6 +18,7 @@ class Stmt:
     loc: Loc
     raw: str  # the statement's text, for keywords that split it with quotes and escapes
     block: tuple[Stmt, ...] | None = None
+    end: Loc | None = None  # where the block's '}' is (keepalived reports block-end problems there)
 
     @property
     def keyword(self) -> str:
@@ -29,8 +30,13 @@ class Stmt:
 
     @property
     def raw_args(self) -> str:
-        """The raw text after the keyword."""
-        return self.raw[len(self.raw) - len(self.raw.lstrip()) :].split(None, 1)[1] if len(self.words) > 1 else ""
+        """The raw text after the keyword (the keyword may be quoted, or touch a quote: `regex"x"`)."""
+        raw = self.raw.lstrip()
+        for written in (self.keyword, f'"{self.keyword}"'):
+            if raw.startswith(written):
+                return raw[len(written) :].lstrip()
+        parts = raw.split(None, 1)
+        return parts[1] if len(parts) > 1 else ""
 
 
 @dataclass
@@ -41,8 +47,8 @@ class _Open:
     children: list[Stmt] = field(default_factory=list)
     anonymous: bool = False  # a '{' with no keyword: its contents belong to the parent
 
-    def close(self) -> Stmt:
-        return Stmt(self.words, self.loc, self.raw, tuple(self.children))
+    def close(self, end: Loc | None) -> Stmt:
+        return Stmt(self.words, self.loc, self.raw, tuple(self.children), end)
 
 
 def build_tree(lines: Iterable[SourceLine], diags: Diagnostics) -> tuple[Stmt, ...]:
@@ -71,7 +77,7 @@ def build_tree(lines: Iterable[SourceLine], diags: Diagnostics) -> tuple[Stmt, .
                 if closed.anonymous:
                     stack[-1].children.extend(closed.children)
                 else:
-                    stack[-1].children.append(closed.close())
+                    stack[-1].children.append(closed.close(line.loc))
             else:
                 if not segment.words:
                     continue
@@ -85,5 +91,5 @@ def build_tree(lines: Iterable[SourceLine], diags: Diagnostics) -> tuple[Stmt, .
             stack[-1].children.extend(unclosed.children)
         else:
             diags.error(unclosed.loc, f"block '{' '.join(unclosed.words)}' opened here is never closed")
-            stack[-1].children.append(unclosed.close())
+            stack[-1].children.append(unclosed.close(None))
     return tuple(root.children)

@@ -74,10 +74,15 @@ def format_float(value: float) -> str:
 
 
 def quote(word: str) -> str:
-    """Quote a word for a configuration file if it would not survive as a bare word."""
-    if word and not any(c in word for c in ' \t"{}#!\'\\'):
+    """A word as it must be written in a configuration file to read back unchanged.
+
+    keepalived's words have no escapes: a word starting with `"` simply runs to
+    the next `"`. So a word needing protection is wrapped in double quotes as it
+    is; one that already holds a double quote cannot be protected and is left bare.
+    """
+    if word and not any(c in word for c in " \t\n\r\f\v{}#!'\""):
         return word
-    return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return word if '"' in word else f'"{word}"'
 
 
 class Int(Value[int]):

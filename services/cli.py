@@ -30,8 +30,9 @@ def _parser() -> argparse.ArgumentParser:
         "--peer",
         action="append",
         default=[],
-        metavar="FILE",
-        help="another node's configuration: simulate failovers between the nodes (repeatable)",
+        metavar="FILE[@ID]",
+        help="another node's configuration (with its config id after '@' if it differs): "
+        "simulate failovers between the nodes (repeatable)",
     )
     check.add_argument(
         "--strict-env",

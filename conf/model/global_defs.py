@@ -41,6 +41,7 @@ from conf.values import (
     ScriptValue,
     Str,
     UserGroup,
+    Words,
     format_units,
     parse_c_unsigned,
     parse_int,
@@ -839,6 +840,8 @@ class GlobalDefs(Block):
     nftables: str | None = kw(
         OptionalWord("keepalived", NFT_TABLE_MAXNAMELEN), once=True, also={"vrrp_iptables": IptablesValue()}
     )
+    # ipset names for iptables; kept for configurations that name them (the firewall here is nftables).
+    vrrp_ipsets: tuple[str, ...] | None = kw(Words(min_args=0))
     nftables_priority: int = kw(Int(-(2**31), INT_MAX), default=-1)
     nftables_ifindex: bool = kw(Flag(), default=False)
     nftables_counters: bool = kw(Flag(), default=False)

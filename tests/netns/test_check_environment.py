@@ -88,7 +88,7 @@ def test_writable_root_script_is_a_violation_with_script_security(
     )
     code, out = check(netns, path)
     assert code == 6, out
-    assert f"{path}:7: error: script {unsafe}" in out and "writable by a non-root user" in out
+    assert f"{path}:8: error: script {unsafe}" in out and "writable by a non-root user" in out
     assert str(safe) + " " not in out.replace(str(unsafe), "")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from conf.model.config import Config
 from conf.schema import Block
 from tests.unit.test_lint_and_peers import NoMachineChecks
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=int(os.environ.get("HK_FUZZ_EXAMPLES", "150")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _all_keywords() -> list[str]:
@@ -39,10 +40,53 @@ def _all_keywords() -> list[str]:
 KEYWORDS = _all_keywords()
 PIECES = st.sampled_from(
     [
-        "{", "}", '"', "'", "\\", "#", "!", "$", "${", "@", "@^", "~SEQ(", "~SEQx(", "~LST(", ")", ",", "=",
-        "include", "\n", " ", "\t", "0", "1", "255", "256", "-1", "0x10", "1.5", "192.0.2.1", "192.0.2.1/24",
-        "2001:db8::1", "fe80::1", "eth0", "lo", "VI_1", "on", "off", "weight", "reverse", "\x00", "\xff", "é",
-        "${_INSTANCE}", "${_PWD}", "$X", "$X=", "\\\n",
+        "{",
+        "}",
+        '"',
+        "'",
+        "\\",
+        "#",
+        "!",
+        "$",
+        "${",
+        "@",
+        "@^",
+        "~SEQ(",
+        "~SEQx(",
+        "~LST(",
+        ")",
+        ",",
+        "=",
+        "include",
+        "\n",
+        " ",
+        "\t",
+        "0",
+        "1",
+        "255",
+        "256",
+        "-1",
+        "0x10",
+        "1.5",
+        "192.0.2.1",
+        "192.0.2.1/24",
+        "2001:db8::1",
+        "fe80::1",
+        "eth0",
+        "lo",
+        "VI_1",
+        "on",
+        "off",
+        "weight",
+        "reverse",
+        "\x00",
+        "\xff",
+        "é",
+        "${_INSTANCE}",
+        "${_PWD}",
+        "$X",
+        "$X=",
+        "\\\n",
     ]
 )
 TOKENS = st.one_of(st.sampled_from(KEYWORDS), PIECES, st.text(max_size=6))
@@ -86,7 +130,9 @@ def _statement(keyword: str, args: list[str]) -> str:
 BLOCKISH = st.recursive(
     st.builds(_statement, st.sampled_from(KEYWORDS), st.lists(PIECES.filter(lambda p: p not in "{}\n"), max_size=4)),
     lambda inner: st.builds(
-        lambda kw, body: f"{kw} NAME {{\n" + "\n".join(body) + "\n}", st.sampled_from(KEYWORDS), st.lists(inner, max_size=6)
+        lambda kw, body: f"{kw} NAME {{\n" + "\n".join(body) + "\n}",
+        st.sampled_from(KEYWORDS),
+        st.lists(inner, max_size=6),
     ),
     max_leaves=40,
 )
@@ -100,26 +146,64 @@ def test_nested_keyword_soup_never_raises(text: str) -> None:
 
 VALUES = st.one_of(
     st.integers(-300, 70000).map(str),
-    st.sampled_from(["on", "off", "MASTER", "BACKUP", "PASS", "192.0.2.7", "192.0.2.0/24", "2001:db8::7", "eth0",
-                     "1.25", "/bin/true", "reverse", "all", "rr", "NAT", "TCP"]),
+    st.sampled_from(
+        [
+            "on",
+            "off",
+            "MASTER",
+            "BACKUP",
+            "PASS",
+            "192.0.2.7",
+            "192.0.2.0/24",
+            "2001:db8::7",
+            "eth0",
+            "1.25",
+            "/bin/true",
+            "reverse",
+            "all",
+            "rr",
+            "NAT",
+            "TCP",
+        ]
+    ),
 )
-VI_KEYWORDS = [k for k in grammar_of(Config).keywords if k == "vrrp_instance"]
+
+def _keywords_of(*path: str) -> list[str]:
+    cls: type[Block] = Config
+    for name in path:
+        block = grammar_of(cls).keywords[name].block
+        assert isinstance(block, type)
+        cls = block
+    return sorted(grammar_of(cls).keywords)
+
+
+def _body(path: tuple[str, ...]) -> st.SearchStrategy[str]:
+    statement = st.tuples(st.sampled_from(_keywords_of(*path)), st.lists(VALUES, max_size=3))
+    return st.lists(statement, max_size=12).map(lambda stmts: "\n".join(_statement(k, a) for k, a in stmts))
+
+
+ROUND_TRIP_CONFIGS = st.one_of(
+    _body(("global_defs",)).map(lambda b: f"global_defs {{\n{b}\n}}\n"),
+    _body(("vrrp_script",)).map(lambda b: f"vrrp_script chk {{\n script /bin/true\n{b}\n}}\n"),
+    _body(("vrrp_instance",)).map(
+        lambda b: f"vrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 1\n{b}\n"
+        " virtual_ipaddress { 192.0.2.9 }\n}\n"
+    ),
+    st.tuples(
+        _body(("virtual_server",)),
+        _body(("virtual_server", "real_server")),
+        _body(("virtual_server", "real_server", "HTTP_GET")),
+    ).map(
+        lambda bodies: f"virtual_server 192.0.2.1 80 {{\n{bodies[0]}\n real_server 192.0.2.2 80 {{\n{bodies[1]}\n"
+        f" HTTP_GET {{\n{bodies[2]}\n url {{ path / }}\n }}\n }}\n}}\n"
+    ),
+)
 
 
 @FUZZ
-@given(
-    st.lists(
-        st.tuples(
-            st.sampled_from(sorted(grammar_of(grammar_of(Config).keywords["vrrp_instance"].block).keywords)),  # type: ignore[arg-type]
-            st.lists(VALUES, max_size=3),
-        ),
-        max_size=15,
-    )
-)
-def test_dump_round_trips_whatever_parses(statements: list[tuple[str, list[str]]]) -> None:
-    """parse -> dump as text -> parse gives the same normalised model."""
-    body = "\n".join(_statement(k, a) for k, a in statements)
-    text = f"vrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 1\n{body}\n virtual_ipaddress {{ 192.0.2.9 }}\n}}\n"
+@given(ROUND_TRIP_CONFIGS)
+def test_dump_round_trips_whatever_parses(text: str) -> None:
+    """parse -> dump as text -> parse gives the same normalised model, whatever was wrong in the input."""
     with tempfile.TemporaryDirectory() as directory:
         first_path = Path(directory) / "first.conf"
         first_path.write_text(text)

@@ -63,7 +63,9 @@ def test_same_vip_in_two_instances(write_conf: WriteConf) -> None:
 
 def test_owner_with_trackers(write_conf: WriteConf) -> None:
     script = 'vrrp_script chk {\n    script "/bin/true"\n}\n'
-    path = write_conf(script + instance("A", 7, "192.0.2.1", "    priority 255\n    track_script {\n        chk\n    }\n"))
+    path = write_conf(
+        script + instance("A", 7, "192.0.2.1", "    priority 255\n    track_script {\n        chk\n    }\n")
+    )
     lines = check_files(str(path), machine=NoMachineChecks()).lines()
     assert any(":9: warning:" in line and "priority 255" in line for line in lines)
 
@@ -122,8 +124,12 @@ def test_failover_arithmetic(
 def test_peer_mismatches_are_reported(write_conf: WriteConf) -> None:
     a = write_conf(instance("VI_1", 15, "192.0.2.50", "    advert_int 1\n"), "A.conf")
     b = write_conf(
-        instance("VI_1", 15, "192.0.2.51", "    advert_int 2\n    authentication {\n        auth_type PASS\n"
-                 "        auth_pass secret\n    }\n"),
+        instance(
+            "VI_1",
+            15,
+            "192.0.2.51",
+            "    advert_int 2\n    authentication {\n        auth_type PASS\n        auth_pass secret\n    }\n",
+        ),
         "B.conf",
     )
     lines = warnings_of(check_files(str(a), [str(b)], machine=NoMachineChecks()).lines())
@@ -149,3 +155,13 @@ def test_exit_codes(write_conf: WriteConf, tmp_path: Path) -> None:
     bad = write_conf(instance("A", 7, "192.0.2.1", "    priority 999\n"))
     assert check_files(str(bad), machine=NoMachineChecks()).exit_code == 5
     assert Severity.ERROR <= Severity.FATAL
+
+
+def test_one_file_for_both_nodes_with_config_ids(write_conf: WriteConf) -> None:
+    """keepalived's conditional configuration: the same file is both nodes, told apart by @id lines."""
+    script = 'vrrp_script chk {\n    script "/bin/true"\n    weight 2\n}\n'
+    body = "@main    priority 100\n@backup  priority 90\n    track_script {\n        chk\n    }\n"
+    path = write_conf(script + instance("VI_1", 15, "192.0.2.50", body))
+    lines = check_files(str(path), [f"{path}@backup"], config_id="main", machine=NoMachineChecks()).lines()
+    [finding] = [line for line in lines if "failing on" in line]
+    assert "leaves keepalived at 100 (100 +0) vs keepalived@backup at 92 (90 +2)" in finding

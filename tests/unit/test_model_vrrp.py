@@ -119,7 +119,9 @@ def test_preempt_undoes_nopreempt(write_conf: WriteConf) -> None:
 
 
 def test_long_auth_pass_is_truncated_on_the_wire_with_a_warning(write_conf: WriteConf) -> None:
-    vi, loaded = instance(write_conf, "    authentication {\n        auth_type PASS\n        auth_pass 123456789abc\n    }")
+    vi, loaded = instance(
+        write_conf, "    authentication {\n        auth_type PASS\n        auth_pass 123456789abc\n    }"
+    )
     assert vi is not None and vi.authentication is not None
     assert vi.authentication.wire_password == b"12345678"
     [(line, text)] = messages(loaded, Severity.WARNING)
@@ -133,8 +135,9 @@ def test_short_auth_pass_is_zero_padded(write_conf: WriteConf) -> None:
 
 
 def test_authentication_is_dropped_for_version_3(write_conf: WriteConf) -> None:
-    vi, loaded = instance(write_conf, "    version 3\n    authentication {\n        auth_type PASS\n"
-                          "        auth_pass x\n    }")
+    vi, loaded = instance(
+        write_conf, "    version 3\n    authentication {\n        auth_type PASS\n        auth_pass x\n    }"
+    )
     assert vi is not None and vi.authentication is None
     assert any("version 3 does not support authentication" in t for _, t in messages(loaded, Severity.ERROR))
 
@@ -239,11 +242,11 @@ def test_duplicate_instance_name(write_conf: WriteConf) -> None:
 
 
 def test_round_trip_through_the_text_dump(write_conf: WriteConf) -> None:
-    head = 'vrrp_script chk {\n    script "/bin/check \'a b\'"\n    weight -20 reverse\n}\n'
+    head = "vrrp_script chk {\n    script \"/bin/check 'a b'\"\n    weight -20 reverse\n}\n"
     body = (
         "    state MASTER\n    priority 150\n    advert_int 2\n    nopreempt\n"
         "    track_script {\n        chk weight 10\n    }\n"
-        "    notify \"/bin/n x\" root\n    use_vmac vrrp51 00:00:5e:00:02\n"
+        '    notify "/bin/n x" root\n    use_vmac vrrp51 00:00:5e:00:02\n'
         "    unicast_peer {\n        192.0.2.2 max_ttl 200\n    }\n"
     )
     first = load(str(write_conf(head + BASE.format(body=body))), config_id="node")
