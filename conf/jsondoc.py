@@ -76,6 +76,31 @@ def _default(f: dataclasses.Field[Any]) -> str:
     return f"`{f.default}`" if not dataclasses.is_dataclass(f.default) else "{...}"
 
 
+def _item_classes() -> Iterator[type[Any]]:
+    """The line items of value blocks (addresses, routes, tracker references ...): frozen
+    dataclasses of the model modules that are not blocks and carry a location."""
+    import importlib  # noqa: PLC0415 - only the document generator needs every model module
+    import pkgutil  # noqa: PLC0415
+
+    import conf.model  # noqa: PLC0415
+
+    seen: set[type[Any]] = set()
+    for info in sorted(pkgutil.iter_modules(conf.model.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"conf.model.{info.name}")
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and dataclasses.is_dataclass(value)
+                and not issubclass(value, Block)
+                and value.__module__ == module.__name__
+                and value not in seen
+                and any(f.name == "loc" for f in dataclasses.fields(value))
+                and value.__name__ != "EnvRef"  # a check-config finding, not part of the model
+            ):
+                seen.add(value)
+                yield value
+
+
 def render() -> str:
     out = [INTRO]
     for label, cls in _blocks(Config):
@@ -97,6 +122,18 @@ def render() -> str:
             else:
                 names = ", ".join(f"`{n}`" for n in (*field_keywords(f, spec), *spec.also))
             out.append(f"| `{f.name}` | {names} | `{str(f.type).replace('|', 'or')}` | {_default(f)} |")
+    out.append("\n## Items of value blocks\n")
+    out.append(
+        "Lines of blocks such as `virtual_ipaddress` or `track_script` are objects with these keys; "
+        "`NameRef` (a sync group or track group member) is written as its name alone."
+    )
+    for cls in _item_classes():
+        out.append(f"\n### `{cls.__name__}` ({cls.__module__.rsplit('.', 1)[-1]})\n")
+        out.append("| JSON key | type |")
+        out.append("|---|---|")
+        for f in dataclasses.fields(cls):
+            if f.name != "loc":
+                out.append(f"| `{f.name}` | `{str(f.type).replace('|', 'or')}` |")
     return "\n".join(out) + "\n"
 
 
