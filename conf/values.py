@@ -97,6 +97,24 @@ class Int(Value[int]):
         return str(value)
 
 
+class AtLeastOne(Value[int]):
+    """A count or whole seconds in [0, high] where keepalived turns 0 into 1, with an error
+    (0 was accepted before keepalived 2.0.7)."""
+
+    def __init__(self, high: int) -> None:
+        self.high = high
+
+    def parse(self, args: Sequence[str], stmt: Stmt, cx: Cx) -> int:
+        value = parse_int(args[0], 0, self.high)
+        if value == 0:
+            cx.error(stmt, f"{stmt.keyword} must be greater than 0, setting to 1")
+            return 1
+        return value
+
+    def format(self, value: int) -> str:
+        return str(value)
+
+
 class Float(Value[float]):
     """A number of seconds or similar; keepalived's timers have microsecond resolution."""
 

@@ -32,6 +32,7 @@ from conf.schema import (
 )
 from conf.tree import Stmt
 from conf.values import (
+    AtLeastOne,
     Bool,
     Decimal,
     Flag,
@@ -111,23 +112,6 @@ class SmtpServerValue(Value[SmtpServer]):
 
     def format(self, value: SmtpServer) -> str:
         return value.host if value.port == 25 else f"{value.host} {value.port}"
-
-
-class NonZeroCount(Value[int]):
-    """[0, high] where 0 is turned into 1 with an error (kept for pre-2.0.7 configurations)."""
-
-    def __init__(self, high: int) -> None:
-        self.high = high
-
-    def parse(self, args: Sequence[str], stmt: Stmt, cx: Cx) -> int:
-        value = parse_int(args[0], 0, self.high)
-        if value == 0:
-            cx.error(stmt, f"{stmt.keyword} must be greater than 0, setting to 1")
-            return 1
-        return value
-
-    def format(self, value: int) -> str:
-        return str(value)
 
 
 class ResetOnError(Value[int]):
@@ -717,7 +701,7 @@ class GlobalDefs(Block):
     notification_email_from: str | None = kw(Str())
     smtp_server: SmtpServer | None = kw(SmtpServerValue())
     smtp_helo_name: str | None = kw(QuietlyOptional())
-    smtp_connect_timeout: int = kw(NonZeroCount(TIMER_MAX_SECONDS), default=30)
+    smtp_connect_timeout: int = kw(AtLeastOne(TIMER_MAX_SECONDS), default=30)
     notification_email: tuple[str, ...] = lines(_words_line, line_format=_format_word)
     smtp_alert: bool | None = kw(Bool())
     smtp_alert_vrrp: bool | None = kw(Bool())
@@ -791,13 +775,13 @@ class GlobalDefs(Block):
     vrrp_garp_master_delay: int = kw(
         Int(0, TIMER_MAX_SECONDS), default=5, inherit=_if_min_garp(0, 5)
     )
-    vrrp_garp_master_repeat: int = kw(NonZeroCount(UINT_MAX), default=5, inherit=_if_min_garp(1, 5))
+    vrrp_garp_master_repeat: int = kw(AtLeastOne(UINT_MAX), default=5, inherit=_if_min_garp(1, 5))
     vrrp_garp_master_refresh: int = kw(
         ResetOnError(0, UINT_MAX, 0, "invalid vrrp_garp_master_refresh '{}'"), default=0
     )
     # keepalived 2.2.7's vrrp_min_garp also sets this to 0, a value it refuses from the file and
     # which would silence the refresh adverts; the man page only speaks of the first burst.
-    vrrp_garp_master_refresh_repeat: int = kw(NonZeroCount(UINT_MAX), default=1)
+    vrrp_garp_master_refresh_repeat: int = kw(AtLeastOne(UINT_MAX), default=1)
     vrrp_garp_lower_prio_delay: int = kw(
         Int(0, TIMER_MAX_SECONDS), default=5, inherit=lambda s: s["vrrp_garp_master_delay"]
     )

@@ -12,7 +12,7 @@ from typing import Any, Self
 
 from conf.schema import ArgError, Block, Cx, Scope, Value, kw, name_header
 from conf.tree import Stmt
-from conf.values import Flag, Float, Int, Script, ScriptValue, Str, UserGroup, Words, parse_int
+from conf.values import AtLeastOne, Flag, Float, Int, Script, ScriptValue, Str, UserGroup, Words, parse_int
 
 UINT_MAX_SECONDS = 4294  # keepalived keeps timers in microseconds in an unsigned int
 
@@ -49,29 +49,15 @@ class WeightValue(Value[Weight]):
         return f"{value.value}{' reverse' if value.reverse else ''}"
 
 
-class PositiveSeconds(Value[int]):
-    """Whole seconds; keepalived turns 0 into 1 with an error (kept for pre-2.0.7 configs)."""
-
-    def parse(self, args: Sequence[str], stmt: Stmt, cx: Cx) -> int:
-        seconds = parse_int(args[0], 0, UINT_MAX_SECONDS)
-        if seconds == 0:
-            cx.error(stmt, f"{stmt.keyword} must be greater than 0, setting to 1")
-            return 1
-        return seconds
-
-    def format(self, value: int) -> str:
-        return str(value)
-
-
 @dataclass(frozen=True, kw_only=True)
 class VrrpScript(Block):
     block_keyword = "vrrp_script"
 
     name: str = ""
     script: Script | None = kw(ScriptValue(with_user=False))
-    interval: int = kw(PositiveSeconds(), default=1)
+    interval: int = kw(AtLeastOne(UINT_MAX_SECONDS), default=1)
     # Unset means the interval: keepalived kills a script still running when the next one is due.
-    timeout: int | None = kw(PositiveSeconds())
+    timeout: int | None = kw(AtLeastOne(UINT_MAX_SECONDS))
     weight: Weight = kw(WeightValue(-253, 253), default=Weight())
     rise: int = kw(Int(1, 2**31 - 1), default=1)
     fall: int = kw(Int(1, 2**31 - 1), default=1)

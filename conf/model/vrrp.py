@@ -40,6 +40,7 @@ from conf.schema import NOWHERE, ArgError, Block, Cx, Scope, Value, block, kw, l
 from conf.tree import Stmt
 from conf.values import (
     IP,
+    AtLeastOne,
     Bool,
     Choice,
     Const,
@@ -227,23 +228,6 @@ class InstanceGarpExtraIf(Value[GarpExtraIf]):
 
     def format(self, value: GarpExtraIf) -> str:
         return f"{'all ' if value.all_interfaces else ''}{value.interval}"
-
-
-class AtLeastOne(Value[int]):
-    """A repeat count: 0 is turned into 1 with an error, as keepalived does."""
-
-    def __init__(self, high: int) -> None:
-        self.high = high
-
-    def parse(self, args: Sequence[str], stmt: Stmt, cx: Cx) -> int:
-        value = parse_int(args[0], 0, self.high)
-        if value == 0:
-            cx.error(stmt, f"{stmt.keyword} must be greater than 0, setting to 1")
-            return 1
-        return value
-
-    def format(self, value: int) -> str:
-        return str(value)
 
 
 class NotifyDeleted(Value[Script | bool]):

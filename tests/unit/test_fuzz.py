@@ -17,7 +17,11 @@ from conf.model.config import Config
 from conf.schema import Block
 from tests.unit.test_lint_and_peers import NoMachineChecks
 
-FUZZ = settings(max_examples=int(os.environ.get("HK_FUZZ_EXAMPLES", "150")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=int(os.environ.get("HK_FUZZ_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 def _all_keywords() -> list[str]:
