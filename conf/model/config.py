@@ -8,17 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from conf.model.addresses import (
-    RouteEntry,
-    RuleEntry,
-    StaticAddress,
-    format_address,
-    format_route,
-    format_rule,
-    parse_static_address,
-    parse_static_route,
-    parse_static_rule,
-)
+from conf.model.addresses import StaticAddress, format_address, parse_static_address
 from conf.model.bfd import BfdInstance
 from conf.model.global_defs import (
     GarpGroup,
@@ -33,6 +23,8 @@ from conf.model.global_defs import (
     validate_global,
 )
 from conf.model.lvs import SslConfig, VirtualServer, VirtualServerGroup, validate_lvs
+from conf.model.routes import RouteEntry, format_route, parse_static_route
+from conf.model.rules import RuleEntry, format_rule, parse_static_rule
 from conf.model.trackers import TrackFile, TrackProcess, VrrpScript
 from conf.model.vrrp import SyncGroup, VrrpInstance
 from conf.model.vrrp_refs import validate_vrrp

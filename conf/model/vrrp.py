@@ -14,17 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self
 
 from conf.diagnostics import Loc
-from conf.model.addresses import (
-    RouteEntry,
-    RuleEntry,
-    VirtualAddress,
-    format_address,
-    format_route,
-    format_rule,
-    parse_virtual_address,
-    parse_virtual_route,
-    parse_virtual_rule,
-)
+from conf.model.addresses import VirtualAddress, format_address, parse_virtual_address
 from conf.model.common import (
     EnvRef,
     NameRef,
@@ -36,6 +26,8 @@ from conf.model.common import (
     parse_name_refs,
 )
 from conf.model.global_defs import GarpExtraIf
+from conf.model.routes import RouteEntry, format_route, parse_virtual_route
+from conf.model.rules import RuleEntry, format_rule, parse_virtual_rule
 from conf.schema import NOWHERE, ArgError, Block, Cx, Scope, Value, block, kw, lines, name_header
 from conf.tree import Stmt
 from conf.values import (

@@ -14,22 +14,14 @@ from conf.diagnostics import Diagnostics, Loc, Severity
 from conf.dump import to_json_document, to_text
 from conf.load import load
 from conf.model.addresses import (
-    Encap,
-    Nexthop,
-    RouteEntry,
-    RuleEntry,
     StaticAddress,
     VirtualAddress,
     format_address,
-    format_route,
-    format_rule,
     parse_static_address,
-    parse_static_route,
-    parse_static_rule,
     parse_virtual_address,
-    parse_virtual_route,
-    parse_virtual_rule,
 )
+from conf.model.routes import Encap, Nexthop, RouteEntry, format_route, parse_static_route, parse_virtual_route
+from conf.model.rules import RuleEntry, format_rule, parse_static_rule, parse_virtual_rule
 from conf.schema import ArgError, Cx
 from conf.tree import Stmt
 from tests.conftest import WriteConf
@@ -92,10 +84,19 @@ def test_every_address_option() -> None:
         "autojoin no_track preferred_lft 100 track_group TG",
     )
     assert address == StaticAddress(
-        address=IFACE("192.0.2.1/24"), dev="eth0", scope=253, broadcast=ipaddress.IPv4Address("192.0.2.255"),
+        address=IFACE("192.0.2.1/24"),
+        dev="eth0",
+        scope=253,
+        broadcast=ipaddress.IPv4Address("192.0.2.255"),
         label="eth0:vip",
-        home=True, nodad=True, mngtmpaddr=True, noprefixroute=True, autojoin=True, no_track=True,
-        preferred_lft=100, track_group="TG",
+        home=True,
+        nodad=True,
+        mngtmpaddr=True,
+        noprefixroute=True,
+        autojoin=True,
+        no_track=True,
+        preferred_lft=100,
+        track_group="TG",
     )
     reparses(parse_static_address, format_address, address)
     assert format_address(address).startswith("192.0.2.1/24 dev eth0 scope link brd 192.0.2.255")
@@ -113,15 +114,23 @@ def test_virtual_addresses_take_use_vmac_and_no_track_but_not_track_group() -> N
     assert errors_of(found) == ["unknown configuration entry 'use_vmac' for ip address - ignoring"]
 
 
-@pytest.mark.parametrize(("text", "expected"), [("192.0.2.1/0", "192.0.2.1/0"), ("192.0.2.1/32", "192.0.2.1/32"),
-                                                 ("2001:db8::1/0", "2001:db8::1/0"),
-                                                 ("2001:db8::1/128", "2001:db8::1/128")])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("192.0.2.1/0", "192.0.2.1/0"),
+        ("192.0.2.1/32", "192.0.2.1/32"),
+        ("2001:db8::1/0", "2001:db8::1/0"),
+        ("2001:db8::1/128", "2001:db8::1/128"),
+    ],
+)
 def test_prefix_boundaries(text: str, expected: str) -> None:
     assert clean(parse_static_address, text).address == IFACE(expected)
 
 
-@pytest.mark.parametrize(("text", "host"), [("192.0.2.1/33", "192.0.2.1/32"), ("192.0.2.1/x", "192.0.2.1/32"),
-                                            ("2001:db8::1/129", "2001:db8::1/128")])
+@pytest.mark.parametrize(
+    ("text", "host"),
+    [("192.0.2.1/33", "192.0.2.1/32"), ("192.0.2.1/x", "192.0.2.1/32"), ("2001:db8::1/129", "2001:db8::1/128")],
+)
 def test_bad_prefix_uses_a_host_prefix(text: str, host: str) -> None:
     address, found = parse(parse_static_address, text)
     assert address.address == IFACE(host)
@@ -185,8 +194,9 @@ def test_preferred_lft() -> None:
         assert address.preferred_lft is None and len(errors_of(found)) == 1
 
 
-@pytest.mark.parametrize("option", ["dev", "scope", "brd", "broadcast", "label", "peer", "preferred_lft",
-                                    "track_group"])
+@pytest.mark.parametrize(
+    "option", ["dev", "scope", "brd", "broadcast", "label", "peer", "preferred_lft", "track_group"]
+)
 def test_option_without_its_argument_drops_the_address(option: str) -> None:
     dropped(parse_static_address, f"192.0.2.1 {option}", option)
 
@@ -224,18 +234,43 @@ def test_every_route_option() -> None:
         "fastopen_no_cookie 1 append onlink ttl-propagate enabled",
     )
     assert route == RouteEntry(
-        destination=NET("203.0.113.0/24"), src=IP("192.0.2.1"), dev="eth0", table=100, metric=5, protocol=18,
-        scope=253, tos=4, mtu=1400, advmss=1000, rtt=2400, rttvar=4000, rto_min=200, initcwnd=10, initrwnd=11,
-        window=1000, cwnd=5, ssthresh=7, reordering=3, hoplimit=64, realms="1/2", features=("ecn",), quickack=1,
-        congctl="cubic", fastopen_no_cookie=1, mode="append", onlink=True, ttl_propagate=True,
+        destination=NET("203.0.113.0/24"),
+        src=IP("192.0.2.1"),
+        dev="eth0",
+        table=100,
+        metric=5,
+        protocol=18,
+        scope=253,
+        tos=4,
+        mtu=1400,
+        advmss=1000,
+        rtt=2400,
+        rttvar=4000,
+        rto_min=200,
+        initcwnd=10,
+        initrwnd=11,
+        window=1000,
+        cwnd=5,
+        ssthresh=7,
+        reordering=3,
+        hoplimit=64,
+        realms="1/2",
+        features=("ecn",),
+        quickack=1,
+        congctl="cubic",
+        fastopen_no_cookie=1,
+        mode="append",
+        onlink=True,
+        ttl_propagate=True,
         locked=frozenset({"mtu", "rttvar", "ssthresh", "congctl"}),
     )
     reparses(parse_static_route, format_route, route)
 
 
 def test_ipv6_route_options() -> None:
-    route = clean(parse_static_route, "2001:db8:1::/64 dev eth0 via 2001:db8::1 expires 100 pref high "
-                                      "from 2001:db8:2::/64")
+    route = clean(
+        parse_static_route, "2001:db8:1::/64 dev eth0 via 2001:db8::1 expires 100 pref high from 2001:db8:2::/64"
+    )
     assert route.family == 6 and route.expires == 100 and route.pref == 1
     assert route.from_address == NET("2001:db8:2::/64")
     reparses(parse_static_route, format_route, route)
@@ -301,22 +336,40 @@ def test_virtual_routes_do_not_take_track_group() -> None:
 @pytest.mark.parametrize(
     ("text", "field", "expected"),
     [
-        ("table 0", "table", 0), ("table 4294967295", "table", 4294967295), ("table main", "table", 254),
-        ("table local", "table", 255), ("table 0x10", "table", 16), ("table 010", "table", 8),
-        ("metric 0", "metric", 0), ("metric 4294967295", "metric", 4294967295),
-        ("hoplimit 0", "hoplimit", 0), ("hoplimit 255", "hoplimit", 255),
-        ("tos 0", "tos", 0), ("dsfield 255", "tos", 255),
-        ("scope host", "scope", 254), ("scope 0", "scope", 0),
-        ("protocol keepalived", "protocol", 18), ("quickack 0", "quickack", 0), ("fastopen_no_cookie 1",
-                                                                          "fastopen_no_cookie", 1),
-        ("mtu 0", "mtu", 0), ("window 4294967295", "window", 4294967295),
-        ("rtt 1600", "rtt", 1600), ("rtt 960000", "rtt", 960000), ("rtt 0.2s", "rtt", 1600),
+        ("table 0", "table", 0),
+        ("table 4294967295", "table", 4294967295),
+        ("table main", "table", 254),
+        ("table local", "table", 255),
+        ("table 0x10", "table", 16),
+        ("table 010", "table", 8),
+        ("metric 0", "metric", 0),
+        ("metric 4294967295", "metric", 4294967295),
+        ("hoplimit 0", "hoplimit", 0),
+        ("hoplimit 255", "hoplimit", 255),
+        ("tos 0", "tos", 0),
+        ("dsfield 255", "tos", 255),
+        ("scope host", "scope", 254),
+        ("scope 0", "scope", 0),
+        ("protocol keepalived", "protocol", 18),
+        ("quickack 0", "quickack", 0),
+        ("fastopen_no_cookie 1", "fastopen_no_cookie", 1),
+        ("mtu 0", "mtu", 0),
+        ("window 4294967295", "window", 4294967295),
+        ("rtt 1600", "rtt", 1600),
+        ("rtt 960000", "rtt", 960000),
+        ("rtt 0.2s", "rtt", 1600),
         ("rtt 120s", "rtt", 960000),
-        ("rttvar 200msec", "rttvar", 800), ("rto_min 2secs", "rto_min", 2000), ("rto_min 199", "rto_min", 200),
-        ("rtt 200s", "rtt", 960000), ("realms 255", "realms", "255"), ("realms 0x1/0x2", "realms", "1/2"),
-        ("add", "mode", "add"), ("append prepend", "mode", "prepend"), ("ttl-propagate disabled",
-                                                                        "ttl_propagate", False),
-        ("pref medium", "pref", 0), ("pref 255", "pref", 255),
+        ("rttvar 200msec", "rttvar", 800),
+        ("rto_min 2secs", "rto_min", 2000),
+        ("rto_min 199", "rto_min", 200),
+        ("rtt 200s", "rtt", 960000),
+        ("realms 255", "realms", "255"),
+        ("realms 0x1/0x2", "realms", "1/2"),
+        ("add", "mode", "add"),
+        ("append prepend", "mode", "prepend"),
+        ("ttl-propagate disabled", "ttl_propagate", False),
+        ("pref medium", "pref", 0),
+        ("pref 255", "pref", 255),
     ],
 )
 def test_route_option_values(text: str, field: str, expected: Any) -> None:
@@ -328,11 +381,38 @@ def test_route_option_values(text: str, field: str, expected: Any) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["table 4294967296", "table -1", "table 0x", "metric 4294967296", "metric 0x10", "hoplimit 256",
-     "tos 256", "scope 256x", "protocol 256", "quickack 2", "fastopen_no_cookie 2", "mtu -1", "mtu lock",
-     "rtt 960001", "rtt 1h", "rtt 1e3", "rttvar s", "realms 256", "realms 1/2/3", "realms /1", "expires x",
-     "initcwnd 4294967296", "pref 256", "src 192.0.2.1/24", "via 192.0.2.300", "gw", "dev", "vrf", "or x",
-     "from 2001:db8::/129"],
+    [
+        "table 4294967296",
+        "table -1",
+        "table 0x",
+        "metric 4294967296",
+        "metric 0x10",
+        "hoplimit 256",
+        "tos 256",
+        "scope 256x",
+        "protocol 256",
+        "quickack 2",
+        "fastopen_no_cookie 2",
+        "mtu -1",
+        "mtu lock",
+        "rtt 960001",
+        "rtt 1h",
+        "rtt 1e3",
+        "rttvar s",
+        "realms 256",
+        "realms 1/2/3",
+        "realms /1",
+        "expires x",
+        "initcwnd 4294967296",
+        "pref 256",
+        "src 192.0.2.1/24",
+        "via 192.0.2.300",
+        "gw",
+        "dev",
+        "vrf",
+        "or x",
+        "from 2001:db8::/129",
+    ],
 )
 def test_bad_route_values_drop_the_route(text: str) -> None:
     family = "2001:db8::/64" if text.startswith(("pref", "from", "expires")) else "192.0.2.0/24"
@@ -379,12 +459,22 @@ def test_nexthops() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["via 2001:db8::1", "via inet6 198.51.100.9", "via x", "weight 0", "weight 257", "realms x/", "as to 5",
-     "dev averyveryverylongname", "via"],
+    [
+        "via 2001:db8::1",
+        "via inet6 198.51.100.9",
+        "via x",
+        "weight 0",
+        "weight 257",
+        "realms x/",
+        "as to 5",
+        "dev averyveryverylongname",
+        "via",
+    ],
 )
 def test_a_bad_nexthop_is_dropped_with_the_ones_after_it(bad: str) -> None:
-    route, found = parse(parse_static_route, f"192.0.2.0/24 dev eth0 nexthop via 198.51.100.1 nexthop {bad} "
-                                             "nexthop via 198.51.100.2")
+    route, found = parse(
+        parse_static_route, f"192.0.2.0/24 dev eth0 nexthop via 198.51.100.1 nexthop {bad} nexthop via 198.51.100.2"
+    )
     assert route is not None and route.nexthops == (Nexthop(via=IP("198.51.100.1")),)
     assert len(errors_of(found)) == 1
 
@@ -398,8 +488,10 @@ def test_trailing_nonsense_after_nexthops() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("encap ip id 5 dst 198.51.100.9 src 198.51.100.8 ttl 5 tos 1 flags 65535",
-         Encap("ip", id=5, dst=IP("198.51.100.9"), src=IP("198.51.100.8"), ttl=5, tos=1, flags=65535)),
+        (
+            "encap ip id 5 dst 198.51.100.9 src 198.51.100.8 ttl 5 tos 1 flags 65535",
+            Encap("ip", id=5, dst=IP("198.51.100.9"), src=IP("198.51.100.8"), ttl=5, tos=1, flags=65535),
+        ),
         ("encap ip id 18446744073709551615", Encap("ip", id=2**64 - 1)),
         ("encap ip6 dst 2001:db8::9 hoplimit 255 tc 2", Encap("ip6", dst=IP("2001:db8::9"), ttl=255, tos=2)),
         ("encap mpls 1048575/0x10", Encap("mpls", labels=(1048575, 16))),
@@ -414,9 +506,19 @@ def test_encapsulation(text: str, expected: Encap) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["encap", "encap gre", "encap ip ttl 5", "encap ip dst 2001:db8::1", "encap ip id 5 ttl 256",
-     "encap ip id 5 flags 65536", "encap ip6 dst 192.0.2.1", "encap mpls 1048576", "encap mpls 1/2/3",
-     "encap ila 1:2:3", "encap ila 1:2:3:10000"],
+    [
+        "encap",
+        "encap gre",
+        "encap ip ttl 5",
+        "encap ip dst 2001:db8::1",
+        "encap ip id 5 ttl 256",
+        "encap ip id 5 flags 65536",
+        "encap ip6 dst 192.0.2.1",
+        "encap mpls 1048576",
+        "encap mpls 1/2/3",
+        "encap ila 1:2:3",
+        "encap ila 1:2:3:10000",
+    ],
 )
 def test_bad_encapsulation_keeps_the_route(text: str) -> None:
     route, found = parse(parse_static_route, f"192.0.2.0/24 dev eth0 mtu 1400 {text}")
@@ -430,8 +532,7 @@ def test_bad_encapsulation_keeps_the_route(text: str) -> None:
 
 def test_simple_rule() -> None:
     rule = clean(parse_static_rule, "from 192.0.2.0/24 table 100 preference 100")
-    assert rule == RuleEntry(action="table", from_address=NET("192.0.2.0/24"), table=100, preference=100,
-                             protocol=18)
+    assert rule == RuleEntry(action="table", from_address=NET("192.0.2.0/24"), table=100, preference=100, protocol=18)
     assert format_rule(rule) == "from 192.0.2.0/24 table 100 preference 100 protocol keepalived"
 
 
@@ -443,10 +544,27 @@ def test_every_rule_option() -> None:
         "protocol 18 ipproto tcp sport 80 dport 1000-2000 track_group TG",
     )
     assert rule == RuleEntry(
-        action="table", invert=True, from_address=NET("192.0.2.0/24"), to_address=NET("198.51.100.0/26"),
-        table=254, preference=16, iif="eth0", oif="eth1", tos=22, fwmark=24, fwmask=12, realms="30/20",
-        suppress_prefixlength=0, suppress_ifgroup=5, tunnel_id=7, uidrange=(10, 20), protocol=18, ipproto=6,
-        sport=(80, 80), dport=(1000, 2000), track_group="TG",
+        action="table",
+        invert=True,
+        from_address=NET("192.0.2.0/24"),
+        to_address=NET("198.51.100.0/26"),
+        table=254,
+        preference=16,
+        iif="eth0",
+        oif="eth1",
+        tos=22,
+        fwmark=24,
+        fwmask=12,
+        realms="30/20",
+        suppress_prefixlength=0,
+        suppress_ifgroup=5,
+        tunnel_id=7,
+        uidrange=(10, 20),
+        protocol=18,
+        ipproto=6,
+        sport=(80, 80),
+        dport=(1000, 2000),
+        track_group="TG",
     )
     assert rule.dev == "eth0"
     reparses(parse_static_rule, format_rule, rule)
@@ -513,8 +631,9 @@ def test_bad_rules_are_dropped(text: str, words: tuple[str, ...]) -> None:
 
 
 def test_rule_values_that_are_reported_but_kept() -> None:
-    rule, found = parse(parse_static_rule, "from 192.0.2.0/24 table 5 preference 5 protocol 300 ipproto 256 "
-                                           "sport 5-3 dport 70000")
+    rule, found = parse(
+        parse_static_rule, "from 192.0.2.0/24 table 5 preference 5 protocol 300 ipproto 256 sport 5-3 dport 70000"
+    )
     assert rule is not None and rule.ipproto is None and rule.sport is None and rule.dport is None
     assert rule.protocol == 18 and len(errors_of(found)) == 4
     rule, found = parse(parse_static_rule, "from 192.0.2.0/24 table 5 preference 5 protocol 12")
@@ -537,7 +656,8 @@ def test_rule_boundaries() -> None:
     assert clean(parse_static_rule, "from all table 5 preference 1 uidrange 0-4294967295").uidrange == (0, 2**32 - 1)
     assert clean(parse_static_rule, "from all table 4294967295 preference 1").table == 2**32 - 1
     assert clean(parse_static_rule, "from all table 5 preference 1 sup_pl 2147483647").suppress_prefixlength == (
-        2**31 - 1)
+        2**31 - 1
+    )
 
 
 def test_rule_families() -> None:
@@ -571,11 +691,16 @@ def test_rule_track_group() -> None:
 
 
 def test_static_blocks_report_at_the_right_line(write_conf: WriteConf) -> None:
-    loaded = load(str(write_conf(
-        "static_ipaddress {\n 192.0.2.1/24 dev eth0\n 192.0.2.300 dev eth0\n}\n"
-        "static_routes {\n 192.0.2.0/24 dev eth0\n bogus\n}\n"
-        "static_rules {\n from all table 5 preference 5\n from all\n}\n"
-    )), config_id="node")
+    loaded = load(
+        str(
+            write_conf(
+                "static_ipaddress {\n 192.0.2.1/24 dev eth0\n 192.0.2.300 dev eth0\n}\n"
+                "static_routes {\n 192.0.2.0/24 dev eth0\n bogus\n}\n"
+                "static_rules {\n from all table 5 preference 5\n from all\n}\n"
+            )
+        ),
+        config_id="node",
+    )
     config = loaded.config
     assert [str(a.address) for a in config.static_ipaddress] == ["192.0.2.1/24"]
     assert [str(r.destination) for r in config.static_routes] == ["192.0.2.0/24"]
@@ -612,13 +737,15 @@ def test_round_trip_of_static_blocks(write_conf: WriteConf) -> None:
 
 
 def test_json_of_lines(write_conf: WriteConf) -> None:
-    loaded = load(str(write_conf(
-        "static_routes {\n 192.0.2.0/24 dev eth0 mtu lock 1400 nexthop via 198.51.100.1\n}\n"
-    )), config_id="node")
+    loaded = load(
+        str(write_conf("static_routes {\n 192.0.2.0/24 dev eth0 mtu lock 1400 nexthop via 198.51.100.1\n}\n")),
+        config_id="node",
+    )
     [route] = to_json_document(loaded.config)["static_routes"]
     assert route["destination"] == "192.0.2.0/24" and route["mtu"] == 1400 and route["locked"] == ["mtu"]
-    assert route["nexthops"] == [{"via": "198.51.100.1", "dev": None, "weight": None, "onlink": False,
-                                  "encap": None, "realms": None}]
+    assert route["nexthops"] == [
+        {"via": "198.51.100.1", "dev": None, "weight": None, "onlink": False, "encap": None, "realms": None}
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -626,27 +753,147 @@ def test_json_of_lines(write_conf: WriteConf) -> None:
 
 WORDS = st.sampled_from(
     [
-        "192.0.2.1", "192.0.2.0/24", "198.51.100.1", "2001:db8::1", "2001:db8::/64", "default", "all", "any",
-        "default6", "0", "1", "255", "256", "0x10", "-1", "1.5", "300ms", "1s", "x", "/", "+", "-", "1/2",
-        "dev", "eth0", "scope", "link", "brd", "broadcast", "label", "peer", "home", "-nodad", "mngtmpaddr",
-        "noprefixroute", "autojoin", "no_track", "preferred_lft", "forever", "track_group", "use_vmac",
-        "inet", "inet6", "src", "via", "gw", "from", "to", "tos", "dsfield", "table", "lookup", "main",
-        "protocol", "metric", "priority", "preference", "order", "oif", "iif", "onlink", "encap", "ip", "ip6",
-        "mpls", "ila", "id", "dst", "ttl", "tc", "hoplimit", "flags", "expires", "mtu", "lock", "advmss",
-        "rtt", "rttvar", "rto_min", "reordering", "window", "cwnd", "ssthresh", "initcwnd", "initrwnd",
-        "realms", "features", "ecn", "quickack", "congctl", "pref", "high", "ttl-propagate", "enabled",
-        "fastopen_no_cookie", "add", "append", "prepend", "as", "or", "nexthop", "weight", "vrf",
-        "blackhole", "unreachable", "prohibit", "throw", "unicast", "not", "goto", "nop", "type", "l3mdev",
-        "fwmark", "sup_pl", "sup_group", "tunnel-id", "uidrange", "10-20", "ipproto", "ip_proto", "tcp",
-        "sport", "dport", "1:2:3:4", "9" * 5000, "1/" + "9" * 5000, "²", "0x" + "f" * 5000,
+        "192.0.2.1",
+        "192.0.2.0/24",
+        "198.51.100.1",
+        "2001:db8::1",
+        "2001:db8::/64",
+        "default",
+        "all",
+        "any",
+        "default6",
+        "0",
+        "1",
+        "255",
+        "256",
+        "0x10",
+        "-1",
+        "1.5",
+        "300ms",
+        "1s",
+        "x",
+        "/",
+        "+",
+        "-",
+        "1/2",
+        "dev",
+        "eth0",
+        "scope",
+        "link",
+        "brd",
+        "broadcast",
+        "label",
+        "peer",
+        "home",
+        "-nodad",
+        "mngtmpaddr",
+        "noprefixroute",
+        "autojoin",
+        "no_track",
+        "preferred_lft",
+        "forever",
+        "track_group",
+        "use_vmac",
+        "inet",
+        "inet6",
+        "src",
+        "via",
+        "gw",
+        "from",
+        "to",
+        "tos",
+        "dsfield",
+        "table",
+        "lookup",
+        "main",
+        "protocol",
+        "metric",
+        "priority",
+        "preference",
+        "order",
+        "oif",
+        "iif",
+        "onlink",
+        "encap",
+        "ip",
+        "ip6",
+        "mpls",
+        "ila",
+        "id",
+        "dst",
+        "ttl",
+        "tc",
+        "hoplimit",
+        "flags",
+        "expires",
+        "mtu",
+        "lock",
+        "advmss",
+        "rtt",
+        "rttvar",
+        "rto_min",
+        "reordering",
+        "window",
+        "cwnd",
+        "ssthresh",
+        "initcwnd",
+        "initrwnd",
+        "realms",
+        "features",
+        "ecn",
+        "quickack",
+        "congctl",
+        "pref",
+        "high",
+        "ttl-propagate",
+        "enabled",
+        "fastopen_no_cookie",
+        "add",
+        "append",
+        "prepend",
+        "as",
+        "or",
+        "nexthop",
+        "weight",
+        "vrf",
+        "blackhole",
+        "unreachable",
+        "prohibit",
+        "throw",
+        "unicast",
+        "not",
+        "goto",
+        "nop",
+        "type",
+        "l3mdev",
+        "fwmark",
+        "sup_pl",
+        "sup_group",
+        "tunnel-id",
+        "uidrange",
+        "10-20",
+        "ipproto",
+        "ip_proto",
+        "tcp",
+        "sport",
+        "dport",
+        "1:2:3:4",
+        "9" * 5000,
+        "1/" + "9" * 5000,
+        "²",
+        "0x" + "f" * 5000,
     ]
 )
-LINES = st.lists(st.one_of(WORDS, st.text(min_size=1, max_size=5).filter(lambda w: not w.isspace())),
-                 min_size=1, max_size=14)
+LINES = st.lists(
+    st.one_of(WORDS, st.text(min_size=1, max_size=5).filter(lambda w: not w.isspace())), min_size=1, max_size=14
+)
 GRAMMARS = [
-    (parse_static_address, format_address), (parse_virtual_address, format_address),
-    (parse_static_route, format_route), (parse_virtual_route, format_route),
-    (parse_static_rule, format_rule), (parse_virtual_rule, format_rule),
+    (parse_static_address, format_address),
+    (parse_virtual_address, format_address),
+    (parse_static_route, format_route),
+    (parse_virtual_route, format_route),
+    (parse_static_rule, format_rule),
+    (parse_virtual_rule, format_rule),
 ]
 
 
