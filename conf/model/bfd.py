@@ -52,8 +52,9 @@ class Interval(Decimal):
     def parse(self, args: Sequence[str], stmt: Stmt, cx: Cx) -> float:
         value = super().parse(args, stmt, cx)
         if value > BFD_INTERVAL_MAX_SENSIBLE_MS:
-            cx.warning(stmt, f"{stmt.keyword} value {args[0]} is larger than max sensible "
-                             f"({BFD_INTERVAL_MAX_SENSIBLE_MS})")
+            cx.warning(
+                stmt, f"{stmt.keyword} value {args[0]} is larger than max sensible ({BFD_INTERVAL_MAX_SENSIBLE_MS})"
+            )
         return value
 
 
@@ -87,8 +88,9 @@ class BfdInstance(Block):
         if len(stmt.args) > 1:
             cx.warning(stmt, f"bfd_instance {name}: extra words '{' '.join(stmt.args[1:])}' ignored")
         if len(name.encode("utf-8", "surrogateescape")) >= BFD_INAME_MAX:
-            cx.error(stmt, f"BFD instance {name} name too long (maximum length is {BFD_INAME_MAX - 1} characters) "
-                           "- ignoring")
+            cx.error(
+                stmt, f"BFD instance {name} name too long (maximum length is {BFD_INAME_MAX - 1} characters) - ignoring"
+            )
             return None
         return {"name": name}
 
@@ -100,19 +102,26 @@ class BfdInstance(Block):
             if "neighbor_ip" not in self.locs:  # a malformed one has been reported already
                 cx.error(self.loc, f"BFD instance {self.name} has no neighbor address set, disabling instance")
             else:
-                cx.error(self.where("neighbor_ip"), f"BFD instance {self.name} has no valid neighbor address, "
-                                                    "ignoring instance")
+                cx.error(
+                    self.where("neighbor_ip"),
+                    f"BFD instance {self.name} has no valid neighbor address, ignoring instance",
+                )
             return None
         if self.source_ip is not None and self.source_ip.version != self.neighbor_ip.version:
-            cx.error(self.where("source_ip"), f"BFD instance {self.name} source address {self.source_ip} and "
-                     f"neighbor address {self.neighbor_ip} are not of the same family, disabling instance")
+            cx.error(
+                self.where("source_ip"),
+                f"BFD instance {self.name} source address {self.source_ip} and "
+                f"neighbor address {self.neighbor_ip} are not of the same family, disabling instance",
+            )
             return None
         changes: dict[str, Any] = {}
         ttl = self.ttl or (BFD_CONTROL_TTL if self.neighbor_ip.version == 4 else BFD_CONTROL_HOPLIMIT)
         changes["ttl"] = ttl
         if self.max_hops > ttl:
-            cx.error(self.where("max_hops"), f"BFD instance {self.name}: max_hops exceeds ttl/hoplimit - "
-                                             "setting to ttl/hoplimit")
+            cx.error(
+                self.where("max_hops"),
+                f"BFD instance {self.name}: max_hops exceeds ttl/hoplimit - setting to ttl/hoplimit",
+            )
             changes["max_hops"] = ttl
         if not self.vrrp and not self.checker:
             changes["vrrp"] = changes["checker"] = True

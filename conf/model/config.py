@@ -10,9 +10,8 @@ from dataclasses import dataclass
 
 from conf.model.addresses import StaticAddress, format_address, parse_static_address
 from conf.model.bfd import BfdInstance
-from conf.model.global_defs import (
+from conf.model.global_blocks import (
     GarpGroup,
-    GlobalDefs,
     InterfaceDelay,
     LinkbeatInterface,
     TrackGroup,
@@ -20,9 +19,12 @@ from conf.model.global_defs import (
     format_linkbeat_interface,
     parse_interface_delay,
     parse_linkbeat_interface,
-    validate_global,
 )
-from conf.model.lvs import SslConfig, VirtualServer, VirtualServerGroup, validate_lvs
+from conf.model.global_defs import GlobalDefs
+from conf.model.global_refs import validate_global
+from conf.model.lvs import SslConfig, VirtualServer
+from conf.model.lvs_group import VirtualServerGroup
+from conf.model.lvs_validate import validate_lvs
 from conf.model.routes import RouteEntry, format_route, parse_static_route
 from conf.model.rules import RuleEntry, format_rule, parse_static_rule
 from conf.model.trackers import TrackFile, TrackProcess, VrrpScript
@@ -68,9 +70,7 @@ class Config(Block):
     vrrp_sync_groups: tuple[SyncGroup, ...] = blocks(SyncGroup, names=("vrrp_sync_group",))
     vrrp_instances: tuple[VrrpInstance, ...] = blocks(VrrpInstance, names=("vrrp_instance",))
 
-    virtual_server_groups: tuple[VirtualServerGroup, ...] = blocks(
-        VirtualServerGroup, names=("virtual_server_group",)
-    )
+    virtual_server_groups: tuple[VirtualServerGroup, ...] = blocks(VirtualServerGroup, names=("virtual_server_group",))
     virtual_servers: tuple[VirtualServer, ...] = blocks(VirtualServer, names=("virtual_server",))
     ssl: SslConfig | None = block(SslConfig, names=("SSL",))
 

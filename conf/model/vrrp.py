@@ -25,7 +25,7 @@ from conf.model.common import (
     format_track_ref,
     parse_name_refs,
 )
-from conf.model.global_defs import GarpExtraIf
+from conf.model.global_values import GarpExtraIf
 from conf.model.routes import RouteEntry, format_route, parse_virtual_route
 from conf.model.rules import RuleEntry, format_rule, parse_virtual_rule
 from conf.schema import NOWHERE, ArgError, Block, Cx, Scope, Value, block, kw, lines, name_header
@@ -370,9 +370,7 @@ class VrrpInstance(Block):
     # Gratuitous ARP / unsolicited NA
     garp_master_delay: int = kw(Int(0, TIMER_MAX_SECONDS), inherit=_global("vrrp_garp_master_delay"))
     garp_master_repeat: int = kw(AtLeastOne(2**32 - 1), inherit=_global("vrrp_garp_master_repeat"))
-    garp_lower_prio_delay: int = kw(
-        Int(0, TIMER_MAX_SECONDS), inherit=_unless_strict(0, "vrrp_garp_lower_prio_delay")
-    )
+    garp_lower_prio_delay: int = kw(Int(0, TIMER_MAX_SECONDS), inherit=_unless_strict(0, "vrrp_garp_lower_prio_delay"))
     garp_lower_prio_repeat: int = kw(Int(0, 2**31 - 1), inherit=_unless_strict(0, "vrrp_garp_lower_prio_repeat"))
     garp_master_refresh: int = kw(Int(0, 2**32 - 1), inherit=_global("vrrp_garp_master_refresh"))
     garp_master_refresh_repeat: int = kw(AtLeastOne(2**32 - 1), inherit=_global("vrrp_garp_master_refresh_repeat"))

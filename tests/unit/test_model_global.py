@@ -10,12 +10,11 @@ import pytest
 from conf.diagnostics import Severity
 from conf.dump import to_json_document, to_text
 from conf.load import Loaded, load
-from conf.model.global_defs import (
+from conf.model.global_blocks import InterfaceDelay, LinkbeatInterface
+from conf.model.global_defs import GlobalDefs
+from conf.model.global_values import (
     DynamicInterfaces,
     GarpExtraIf,
-    GlobalDefs,
-    InterfaceDelay,
-    LinkbeatInterface,
     LvsSyncDaemon,
     LvsTimeouts,
     NotifyFifo,

@@ -12,19 +12,11 @@ from conf.build import grammar_of
 from conf.diagnostics import Diagnostics, Loc, Severity
 from conf.dump import to_json_document, to_text
 from conf.load import Loaded, load
-from conf.model import checkers as ck
+from conf.model import checker_http, checkers_other
 from conf.model.common import EnvRef
-from conf.model.lvs import (
-    LvsMethod,
-    RealServer,
-    SslConfig,
-    VirtualServer,
-    VirtualServerGroup,
-    VsgAddress,
-    VsgFwmark,
-    format_vsg_entry,
-    parse_vsg_entry,
-)
+from conf.model.lvs import RealServer, SslConfig, VirtualServer
+from conf.model.lvs_group import VirtualServerGroup, VsgAddress, VsgFwmark, format_vsg_entry, parse_vsg_entry
+from conf.model.lvs_values import LvsMethod
 from conf.schema import ArgError, Cx
 from conf.tree import Stmt
 from tests.conftest import WriteConf
@@ -60,7 +52,9 @@ def only_rs(loaded: Loaded) -> RealServer:
 
 
 def checker_conf(write_conf: WriteConf, body: str, vs_extra: str = "", rs_extra: str = "", pre: str = "") -> Loaded:
-    return conf(write_conf, f"""\
+    return conf(
+        write_conf,
+        f"""\
         {pre}
         virtual_server 192.0.2.1 80 {{
          {SERVICE}
@@ -70,7 +64,8 @@ def checker_conf(write_conf: WriteConf, body: str, vs_extra: str = "", rs_extra:
           {body}
          }}
         }}
-        """)
+        """,
+    )
 
 
 def only_checker(loaded: Loaded) -> Any:
@@ -82,12 +77,15 @@ def only_checker(loaded: Loaded) -> Any:
 
 
 def test_minimal_virtual_server_gets_keepalived_defaults_with_its_errors(write_conf: WriteConf) -> None:
-    loaded = conf(write_conf, """\
+    loaded = conf(
+        write_conf,
+        """\
         virtual_server 192.0.2.1 80 {
           real_server 192.0.2.11 80 {
           }
         }
-        """)
+        """,
+    )
     vs = only_vs(loaded)
     assert (vs.protocol, vs.lvs_sched, vs.lvs_method) == ("UDP", "wlc", LvsMethod("NAT"))
     assert [m for _, m in errors(loaded)] == [
@@ -109,7 +107,9 @@ def test_complete_virtual_server_is_clean(write_conf: WriteConf) -> None:
 
 
 def test_virtual_server_settings_flow_to_real_servers_and_checkers(write_conf: WriteConf) -> None:
-    loaded = conf(write_conf, f"""\
+    loaded = conf(
+        write_conf,
+        f"""\
         virtual_server 192.0.2.1 80 {{
          {SERVICE}
          delay_loop 10
@@ -152,7 +152,8 @@ def test_virtual_server_settings_flow_to_real_servers_and_checkers(write_conf: W
           }}
          }}
         }}
-        """)
+        """,
+    )
     assert errors(loaded) == []
     first, second = only_vs(loaded).real_servers
     assert (first.delay_loop, first.connect_timeout, first.retry, first.weight, first.alpha) == (10, 2.5, 4, 3, True)
@@ -189,8 +190,11 @@ def test_per_checker_retry_and_delay_before_retry_defaults(
 
 
 def test_real_server_retry_and_delay_before_retry_beat_the_checker_type_defaults(write_conf: WriteConf) -> None:
-    loaded = checker_conf(write_conf, "DNS_CHECK {\n}\nMISC_CHECK {\n misc_path /bin/true\n}",
-                          rs_extra="retry 6\n delay_before_retry 2\n warmup 5")
+    loaded = checker_conf(
+        write_conf,
+        "DNS_CHECK {\n}\nMISC_CHECK {\n misc_path /bin/true\n}",
+        rs_extra="retry 6\n delay_before_retry 2\n warmup 5",
+    )
     dns, misc = only_rs(loaded).checkers
     assert (dns.retry, dns.delay_before_retry, dns.warmup) == (6, 2, 5)
     assert (misc.retry, misc.delay_before_retry, misc.warmup) == (6, 2, 5)
@@ -203,8 +207,9 @@ def test_smtp_alert_defaults_follow_global_defs(write_conf: WriteConf) -> None:
     assert (only_vs(on).smtp_alert, only_rs(on).smtp_alert) == (True, True)
     checker_off = checker_conf(write_conf, "", pre="global_defs {\n smtp_alert on\n smtp_alert_checker off\n}")
     assert (only_vs(checker_off).smtp_alert, only_rs(checker_off).smtp_alert) == (False, False)
-    own = checker_conf(write_conf, "", vs_extra="smtp_alert", rs_extra="smtp_alert no",
-                       pre="global_defs {\n smtp_alert_checker off\n}")
+    own = checker_conf(
+        write_conf, "", vs_extra="smtp_alert", rs_extra="smtp_alert no", pre="global_defs {\n smtp_alert_checker off\n}"
+    )
     assert (only_vs(own).smtp_alert, only_rs(own).smtp_alert) == (True, False)
 
 
@@ -252,7 +257,9 @@ def test_alpha_with_a_value_is_a_boolean_at_every_level(write_conf: WriteConf) -
     ],
 )
 def test_virtual_server_values_in_range(write_conf: WriteConf, statement: str, field: str, value: Any) -> None:
-    loaded = conf(write_conf, f"""\
+    loaded = conf(
+        write_conf,
+        f"""\
         virtual_server 192.0.2.1 80 {{
          protocol TCP
          lvs_sched rr
@@ -262,7 +269,8 @@ def test_virtual_server_values_in_range(write_conf: WriteConf, statement: str, f
           weight 2147483647
          }}
         }}
-        """)
+        """,
+    )
     assert errors(loaded) == []
     assert getattr(only_vs(loaded), field) == value
 
@@ -296,8 +304,10 @@ def test_bad_virtual_server_values_keep_the_default(
 ) -> None:
     keyword = statement.split(maxsplit=1)[0]
     service = "\n ".join(s for s in ("protocol TCP", "lvs_sched rr", "lvs_method NAT") if not s.startswith(keyword))
-    loaded = conf(write_conf, f"virtual_server 192.0.2.1 80 {{\n {statement}\n {service}\n"
-                              " real_server 192.0.2.11 80 {\n }\n}\n")
+    loaded = conf(
+        write_conf,
+        f"virtual_server 192.0.2.1 80 {{\n {statement}\n {service}\n real_server 192.0.2.11 80 {{\n }}\n}}\n",
+    )
     assert has(errors(loaded), 2, message), errors(loaded)
     assert getattr(only_vs(loaded), field) == default
 
@@ -366,8 +376,9 @@ def test_real_server_out_of_range_weight_inherits(write_conf: WriteConf) -> None
 
 
 def test_notify_scripts_keep_the_first(write_conf: WriteConf) -> None:
-    loaded = checker_conf(write_conf, "", rs_extra="notify_up /bin/true\n notify_up /bin/false\n"
-                                                   ' notify_down "/bin/echo down" nobody')
+    loaded = checker_conf(
+        write_conf, "", rs_extra='notify_up /bin/true\n notify_up /bin/false\n notify_down "/bin/echo down" nobody'
+    )
     rs = only_rs(loaded)
     assert rs.notify_up is not None and rs.notify_up.argv == ("/bin/true",)
     assert rs.notify_down is not None and rs.notify_down.argv == ("/bin/echo", "down")
@@ -379,7 +390,9 @@ def test_notify_scripts_keep_the_first(write_conf: WriteConf) -> None:
 
 
 def test_the_three_virtual_server_forms(write_conf: WriteConf) -> None:
-    loaded = conf(write_conf, """\
+    loaded = conf(
+        write_conf,
+        """\
         virtual_server_group G {
          192.0.2.50 443
         }
@@ -403,7 +416,8 @@ def test_the_three_virtual_server_forms(write_conf: WriteConf) -> None:
          real_server 192.0.2.11 443 {
          }
         }
-        """)
+        """,
+    )
     assert errors(loaded) == []
     v6, mark, grouped = loaded.config.virtual_servers
     assert (v6.address, v6.port, v6.ip_family) == (ipaddress.ip_address("2001:db8::1"), 443, "inet6")
@@ -442,13 +456,16 @@ def test_port_zero_means_no_port_and_requires_persistence(write_conf: WriteConf)
 
 
 def test_range_or_mask_after_a_server_address_is_ignored_with_a_warning(write_conf: WriteConf) -> None:
-    loaded = conf(write_conf, f"""\
+    loaded = conf(
+        write_conf,
+        f"""\
         virtual_server 192.0.2.100-110 80 {{
          {SERVICE}
          real_server 192.0.2.11/24 80 {{
          }}
         }}
-        """)
+        """,
+    )
     assert errors(loaded) == []
     assert has(warnings(loaded), 1, "'-110' after address 192.0.2.100 is ignored")
     assert has(warnings(loaded), 5, "'/24' after address 192.0.2.11 is ignored")
@@ -456,7 +473,9 @@ def test_range_or_mask_after_a_server_address_is_ignored_with_a_warning(write_co
 
 
 def test_unusable_real_server_header_drops_the_block(write_conf: WriteConf) -> None:
-    loaded = conf(write_conf, f"""\
+    loaded = conf(
+        write_conf,
+        f"""\
         virtual_server 192.0.2.1 80 {{
          {SERVICE}
          real_server 192.0.2.11 http {{
@@ -467,7 +486,8 @@ def test_unusable_real_server_header_drops_the_block(write_conf: WriteConf) -> N
          real_server 192.0.2.12 80 {{
          }}
         }}
-        """)
+        """,
+    )
     assert has(errors(loaded), 5, "invalid real server ip address/port 192.0.2.11/http - skipping")
     assert has(errors(loaded), 8, "real_server needs an IP address")
     assert [rs.address for rs in only_vs(loaded).real_servers] == [ipaddress.ip_address("192.0.2.12")]
@@ -539,14 +559,17 @@ def test_group_fwmarks() -> None:
 
 
 def test_group_block_keeps_good_entries_and_reports_bad_ones(write_conf: WriteConf) -> None:
-    loaded = conf(write_conf, """\
+    loaded = conf(
+        write_conf,
+        """\
         virtual_server_group WEB {
          192.0.2.1-3 80
          192.0.2.9-9 80
          fwmark 3 inet
          fwmark 4 bad
         }
-        """)
+        """,
+    )
     (group,) = loaded.config.virtual_server_groups
     assert isinstance(group, VirtualServerGroup) and group.name == "WEB"
     assert [format_vsg_entry(e) for e in group.entries] == ["192.0.2.1-192.0.2.3 80", "fwmark 3 inet"]
@@ -556,7 +579,9 @@ def test_group_block_keeps_good_entries_and_reports_bad_ones(write_conf: WriteCo
 
 
 def test_groups_without_entries_or_with_mixed_families_and_bare_fwmarks_are_removed(write_conf: WriteConf) -> None:
-    loaded = conf(write_conf, """\
+    loaded = conf(
+        write_conf,
+        """\
         virtual_server_group EMPTY {
          bogus
         }
@@ -570,7 +595,8 @@ def test_groups_without_entries_or_with_mixed_families_and_bare_fwmarks_are_remo
          2001:db8::1 80
          fwmark 1 inet
         }
-        """)
+        """,
+    )
     assert [g.name for g in loaded.config.virtual_server_groups] == ["OK"]
     assert has(errors(loaded), 1, "virtual server group EMPTY has no entries - removing")
     assert has(errors(loaded), 4, "virtual server group MIXED cannot have IPv4, IPv6 and fwmark without family")
@@ -583,8 +609,9 @@ def test_group_needs_a_name(write_conf: WriteConf) -> None:
 
 
 def test_duplicate_group_names_use_the_first(write_conf: WriteConf) -> None:
-    loaded = conf(write_conf, "virtual_server_group G {\n 192.0.2.1 80\n}\n"
-                              "virtual_server_group G {\n 192.0.2.2 80\n}\n")
+    loaded = conf(
+        write_conf, "virtual_server_group G {\n 192.0.2.1 80\n}\nvirtual_server_group G {\n 192.0.2.2 80\n}\n"
+    )
     (group,) = loaded.config.virtual_server_groups
     assert group.entries == (VsgAddress(ipaddress.ip_address("192.0.2.1"), ipaddress.ip_address("192.0.2.1"), 80),)
     assert has(warnings(loaded), 4, "virtual_server_group G is already defined at line 1")
@@ -601,7 +628,9 @@ def test_undefined_group_drops_the_virtual_server_with_a_warning(write_conf: Wri
 
 
 def test_group_family_must_match_the_virtual_server(write_conf: WriteConf) -> None:
-    loaded = conf(write_conf, f"""\
+    loaded = conf(
+        write_conf,
+        f"""\
         virtual_server_group G6 {{
          2001:db8::1 80
         }}
@@ -615,14 +644,17 @@ def test_group_family_must_match_the_virtual_server(write_conf: WriteConf) -> No
          real_server 2001:db8::11 80 {{
          }}
         }}
-        """)
+        """,
+    )
     (vs,) = loaded.config.virtual_servers
     assert vs.ip_family == "inet6" and vs.loc.line == 11
     assert has(warnings(loaded), 4, "G6: address family doesn't match virtual server [G6] - ignoring")
 
 
 def test_mixed_group_needs_tunnelled_servers(write_conf: WriteConf) -> None:
-    loaded = conf(write_conf, """\
+    loaded = conf(
+        write_conf,
+        """\
         virtual_server_group MIX {
          192.0.2.1 80
          2001:db8::1 80
@@ -640,14 +672,17 @@ def test_mixed_group_needs_tunnelled_servers(write_conf: WriteConf) -> None:
          real_server 192.0.2.11 80 {
          }
         }
-        """)
+        """,
+    )
     (vs,) = loaded.config.virtual_servers
     assert vs.loc.line == 5 and vs.ip_family is None
     assert has(warnings(loaded), 12, "virtual server group with IPv4 & IPv6 doesn't match")
 
 
 def test_group_validation_persistence_protocol_and_ports(write_conf: WriteConf) -> None:
-    loaded = conf(write_conf, """\
+    loaded = conf(
+        write_conf,
+        """\
         virtual_server_group G {
          192.0.2.1 80
          192.0.2.2
@@ -670,7 +705,8 @@ def test_group_validation_persistence_protocol_and_ports(write_conf: WriteConf) 
          real_server 192.0.2.11 81 {
          }
         }
-        """)
+        """,
+    )
     by_address, by_mark = loaded.config.virtual_servers
     assert by_address.persistence_timeout == 360 and by_address.protocol == "TCP"
     assert has(errors(loaded), 8, "Virtual server [G]: zero port only valid for persistent services")
@@ -683,7 +719,9 @@ def test_group_validation_persistence_protocol_and_ports(write_conf: WriteConf) 
 
 
 def test_fwmark_service_with_protocol_and_ported_real_server(write_conf: WriteConf) -> None:
-    loaded = conf(write_conf, """\
+    loaded = conf(
+        write_conf,
+        """\
         virtual_server fwmark 5 {
          protocol TCP
          lvs_sched rr
@@ -695,7 +733,8 @@ def test_fwmark_service_with_protocol_and_ported_real_server(write_conf: WriteCo
           lvs_method NAT
          }
         }
-        """)
+        """,
+    )
     vs = only_vs(loaded)
     assert vs.protocol is None
     assert [rs.port for rs in vs.real_servers] == [0, 80]
@@ -706,7 +745,9 @@ def test_fwmark_service_with_protocol_and_ported_real_server(write_conf: WriteCo
 
 
 def test_real_server_ports_follow_the_virtual_server(write_conf: WriteConf) -> None:
-    loaded = conf(write_conf, """\
+    loaded = conf(
+        write_conf,
+        """\
         virtual_server 192.0.2.1 80 {
          protocol TCP
          lvs_sched rr
@@ -722,7 +763,8 @@ def test_real_server_ports_follow_the_virtual_server(write_conf: WriteConf) -> N
           lvs_method NAT
          }
         }
-        """)
+        """,
+    )
     vs = only_vs(loaded)
     assert [rs.port for rs in vs.real_servers] == [80, 80, 8080]
     assert vs.sorry_server is not None and vs.sorry_server.port == 80
@@ -733,7 +775,9 @@ def test_real_server_ports_follow_the_virtual_server(write_conf: WriteConf) -> N
 
 
 def test_family_mismatch_drops_real_and_sorry_servers_but_not_tunnelled_ones(write_conf: WriteConf) -> None:
-    loaded = conf(write_conf, """\
+    loaded = conf(
+        write_conf,
+        """\
         virtual_server 192.0.2.1 80 {
          protocol TCP
          lvs_sched rr
@@ -747,7 +791,8 @@ def test_family_mismatch_drops_real_and_sorry_servers_but_not_tunnelled_ones(wri
          real_server 192.0.2.13 80 {
          }
         }
-        """)
+        """,
+    )
     vs = only_vs(loaded)
     assert [str(rs.address) for rs in vs.real_servers] == ["2001:db8::12", "192.0.2.13"]
     assert vs.sorry_server is None
@@ -756,7 +801,9 @@ def test_family_mismatch_drops_real_and_sorry_servers_but_not_tunnelled_ones(wri
 
 
 def test_fwmark_family_comes_from_servers_or_ip_family(write_conf: WriteConf) -> None:
-    loaded = conf(write_conf, """\
+    loaded = conf(
+        write_conf,
+        """\
         virtual_server fwmark 1 {
          lvs_sched rr
          lvs_method TUN
@@ -788,7 +835,8 @@ def test_fwmark_family_comes_from_servers_or_ip_family(write_conf: WriteConf) ->
          real_server 192.0.2.1 {
          }
         }
-        """)
+        """,
+    )
     one, two, three, four = loaded.config.virtual_servers
     assert (one.ip_family, two.ip_family, three.ip_family, four.ip_family) == ("inet6", "inet", "inet6", "inet")
     assert [str(rs.address) for rs in three.real_servers] == ["2001:db8::2"]
@@ -802,7 +850,9 @@ def test_no_real_servers(write_conf: WriteConf) -> None:
 
 
 def test_duplicate_real_servers_are_removed(write_conf: WriteConf) -> None:
-    loaded = conf(write_conf, f"""\
+    loaded = conf(
+        write_conf,
+        f"""\
         virtual_server 192.0.2.1 80 {{
          {SERVICE}
          real_server 192.0.2.11 80 {{
@@ -811,7 +861,8 @@ def test_duplicate_real_servers_are_removed(write_conf: WriteConf) -> None:
           weight 7
          }}
         }}
-        """)
+        """,
+    )
     assert [rs.weight for rs in only_vs(loaded).real_servers] == [1]
     assert has(errors(loaded), 7, "real server [192.0.2.11]:tcp:80 is duplicated - removing second rs")
 
@@ -828,7 +879,11 @@ def test_duplicate_real_servers_are_removed(write_conf: WriteConf) -> None:
     ],
 )
 def test_quorum_and_hysteresis_rules(
-    write_conf: WriteConf, settings: str, weights: tuple[int, ...], quorum: int, hysteresis: int,
+    write_conf: WriteConf,
+    settings: str,
+    weights: tuple[int, ...],
+    quorum: int,
+    hysteresis: int,
     messages: list[str],
 ) -> None:
     servers = "".join(f" real_server 192.0.2.{i + 10} 80 {{\n  weight {w}\n }}\n" for i, w in enumerate(weights))
@@ -845,13 +900,18 @@ def test_one_packet_scheduling_needs_udp(write_conf: WriteConf) -> None:
     loaded = checker_conf(write_conf, "", vs_extra="ops")
     assert only_vs(loaded).ops is False
     assert has(errors(loaded), 6, "one packet scheduling requires UDP - resetting")
-    udp = conf(write_conf, "virtual_server 192.0.2.1 80 {\n protocol UDP\n ops\n lvs_sched rr\n lvs_method NAT\n"
-                           " real_server 192.0.2.11 80 {\n }\n}\n")
+    udp = conf(
+        write_conf,
+        "virtual_server 192.0.2.1 80 {\n protocol UDP\n ops\n lvs_sched rr\n lvs_method NAT\n"
+        " real_server 192.0.2.11 80 {\n }\n}\n",
+    )
     assert only_vs(udp).ops is True and errors(udp) == []
 
 
 def test_sorry_server_settings(write_conf: WriteConf) -> None:
-    loaded = conf(write_conf, """\
+    loaded = conf(
+        write_conf,
+        """\
         virtual_server 192.0.2.1 80 {
          protocol TCP
          lvs_sched rr
@@ -870,7 +930,8 @@ def test_sorry_server_settings(write_conf: WriteConf) -> None:
          real_server 192.0.2.12 80 {
          }
         }
-        """)
+        """,
+    )
     first, second = loaded.config.virtual_servers
     assert first.sorry_server is not None and first.sorry_server_lvs_method == LvsMethod("TUN")
     # Used before sorry_server: keepalived ignores it; the matching real server then turns it on.
@@ -897,10 +958,13 @@ def test_sorry_server_takes_the_virtual_server_method(write_conf: WriteConf) -> 
         ("lvs_sched sh\n sh-port\n sh-fallback", {"sh_port": True, "sh_fallback": True}, None, None),
         ("lvs_sched mh\n mh-port\n mh-fallback", {"mh_port": True, "mh_fallback": True}, None, None),
         ("lvs_sched rr\n sh-port", {"sh_port": False}, "sh-port only applies to sh scheduler", Severity.ERROR),
-        ("lvs_sched rr\n mh-fallback", {"mh_fallback": False}, "mh-fallback only applies to mh scheduler",
-         Severity.ERROR),
-        ("lvs_sched sh\n mh-port", {"mh_port": False}, "mh-port has no effect with the sh scheduler",
-         Severity.WARNING),
+        (
+            "lvs_sched rr\n mh-fallback",
+            {"mh_fallback": False},
+            "mh-fallback only applies to mh scheduler",
+            Severity.ERROR,
+        ),
+        ("lvs_sched sh\n mh-port", {"mh_port": False}, "mh-port has no effect with the sh scheduler", Severity.WARNING),
         ("lvs_sched rr\n hashed", {"hashed": False}, "hashed only applies to sh scheduler", Severity.ERROR),
         ("lvs_sched sh\n hashed", {"hashed": True}, None, None),
         ("lvs_sched wlc\n flag-1\n flag-2\n flag-3", {"flag_1": True, "flag_2": True, "flag_3": True}, None, None),
@@ -909,8 +973,11 @@ def test_sorry_server_takes_the_virtual_server_method(write_conf: WriteConf) -> 
 def test_scheduler_flags(
     write_conf: WriteConf, settings: str, flags: dict[str, bool], message: str | None, severity: Severity | None
 ) -> None:
-    loaded = conf(write_conf, f"virtual_server 192.0.2.1 80 {{\n protocol TCP\n lvs_method NAT\n {settings}\n"
-                              " real_server 192.0.2.11 80 {\n }\n}\n")
+    loaded = conf(
+        write_conf,
+        f"virtual_server 192.0.2.1 80 {{\n protocol TCP\n lvs_method NAT\n {settings}\n"
+        " real_server 192.0.2.11 80 {\n }\n}\n",
+    )
     vs = only_vs(loaded)
     for name, value in flags.items():
         assert getattr(vs, name) is value
@@ -918,8 +985,9 @@ def test_scheduler_flags(
     if message is None:
         assert found == []
     else:
-        assert [(s, m) for s, m in found if message in m] == [(severity, message + (
-            " - ignoring" if severity == Severity.ERROR else "; ignored"))]
+        assert [(s, m) for s, m in found if message in m] == [
+            (severity, message + (" - ignoring" if severity == Severity.ERROR else "; ignored"))
+        ]
 
 
 @pytest.mark.parametrize(
@@ -937,8 +1005,11 @@ def test_persistence_granularity(
     write_conf: WriteConf, header: str, value: str, stored: str | None, timeout: int | None, message: str | None
 ) -> None:
     server = "2001:db8::11" if ":" in header else "192.0.2.11"
-    loaded = conf(write_conf, f"virtual_server {header} {{\n {SERVICE}\n persistence_granularity {value}\n"
-                              f" real_server {server} 80 {{\n }}\n}}\n")
+    loaded = conf(
+        write_conf,
+        f"virtual_server {header} {{\n {SERVICE}\n persistence_granularity {value}\n"
+        f" real_server {server} 80 {{\n }}\n}}\n",
+    )
     vs = only_vs(loaded)
     assert (vs.persistence_granularity, vs.persistence_timeout) == (stored, timeout)
     if message:
@@ -948,9 +1019,12 @@ def test_persistence_granularity(
 
 
 def test_fwmark_granularity_sets_the_family(write_conf: WriteConf) -> None:
-    loaded = conf(write_conf, "virtual_server fwmark 1 {\n lvs_sched rr\n lvs_method TUN\n"
-                              " persistence_granularity 64\n persistence_timeout 50\n"
-                              " real_server 192.0.2.11 {\n }\n}\n")
+    loaded = conf(
+        write_conf,
+        "virtual_server fwmark 1 {\n lvs_sched rr\n lvs_method TUN\n"
+        " persistence_granularity 64\n persistence_timeout 50\n"
+        " real_server 192.0.2.11 {\n }\n}\n",
+    )
     vs = only_vs(loaded)
     assert (vs.ip_family, vs.persistence_granularity, vs.persistence_timeout) == ("inet6", "64", 50)
 
@@ -972,7 +1046,9 @@ def test_checker_kind_is_in_the_json(write_conf: WriteConf) -> None:
 
 
 def test_connection_options(write_conf: WriteConf) -> None:
-    loaded = checker_conf(write_conf, """TCP_CHECK {
+    loaded = checker_conf(
+        write_conf,
+        """TCP_CHECK {
            connect_ip 192.0.2.50
            connect_port 8080
            bindto 192.0.2.10
@@ -986,14 +1062,24 @@ def test_connection_options(write_conf: WriteConf) -> None:
            delay_loop 3
            alpha on
            log_all_failures yes
-          }""")
+          }""",
+    )
     tcp = only_checker(loaded)
     assert errors(loaded) == []
     assert (str(tcp.connect_ip), tcp.connect_port, str(tcp.bindto), tcp.bind_port) == (
-        "192.0.2.50", 8080, "192.0.2.10", 40000)
+        "192.0.2.50",
+        8080,
+        "192.0.2.10",
+        40000,
+    )
     assert (tcp.bind_if, tcp.connect_timeout, tcp.fwmark, tcp.retry) == ("eth0", 1.5, 7, 0)
     assert (tcp.delay_before_retry, tcp.warmup, tcp.delay_loop, tcp.alpha, tcp.log_all_failures) == (
-        0.25, 0, 3, True, True)
+        0.25,
+        0,
+        3,
+        True,
+        True,
+    )
     assert list(tcp.env_refs()) == [EnvRef("interface", "eth0", tcp.where("bind_if"), "bind_if of TCP_CHECK")]
 
 
@@ -1029,15 +1115,18 @@ def test_later_of_connect_ip_and_bindto_is_dropped_on_family_mismatch(write_conf
 
 
 def test_link_local_destination_needs_bind_if(write_conf: WriteConf) -> None:
-    loaded = checker_conf(write_conf, "TCP_CHECK {\nconnect_ip fe80::1\n}\nTCP_CHECK {\nconnect_ip fe80::1\n"
-                                      "bind_if eth0\n}")
+    loaded = checker_conf(
+        write_conf, "TCP_CHECK {\nconnect_ip fe80::1\n}\nTCP_CHECK {\nconnect_ip fe80::1\nbind_if eth0\n}"
+    )
     (tcp,) = only_rs(loaded).checkers
     assert tcp.bind_if == "eth0"
     assert has(errors(loaded), 9, "Checker link local address fe80::1 requires a bind_if")
 
 
 def test_misc_check(write_conf: WriteConf) -> None:
-    loaded = checker_conf(write_conf, """MISC_CHECK {
+    loaded = checker_conf(
+        write_conf,
+        """MISC_CHECK {
            misc_path "/usr/local/bin/check web" --fast
            misc_timeout 4294
            misc_dynamic
@@ -1045,7 +1134,8 @@ def test_misc_check(write_conf: WriteConf) -> None:
           }
           MISC_CHECK {
            misc_timeout 4295
-          }""")
+          }""",
+    )
     misc = only_checker(loaded)
     assert misc.misc_path.argv == ("/usr/local/bin/check", "web", "--fast")
     assert (misc.misc_timeout, misc.misc_dynamic, misc.user) == (4294, True, ("nobody", "nogroup"))
@@ -1059,7 +1149,9 @@ def test_misc_check(write_conf: WriteConf) -> None:
 
 
 def test_http_get_and_urls(write_conf: WriteConf) -> None:
-    loaded = checker_conf(write_conf, """HTTP_GET {
+    loaded = checker_conf(
+        write_conf,
+        """HTTP_GET {
            http_protocol 1.0c
            fast_recovery
            enable_sni off
@@ -1084,10 +1176,16 @@ def test_http_get_and_urls(write_conf: WriteConf) -> None:
            url {
             digest 9b3a0c85a887a256d6939da88aabd8cd
            }
-          }""")
+          }""",
+    )
     http = only_checker(loaded)
     assert (http.kind, http.http_protocol, http.fast_recovery, http.enable_sni, http.retry) == (
-        "HTTP_GET", "1.0C", True, False, 5)
+        "HTTP_GET",
+        "1.0C",
+        True,
+        False,
+        5,
+    )
     first, second = http.url
     assert first.digest == "9b3a0c85a887a256d6939da88aabd8cd"
     assert [(r.low, r.high) for r in first.status_code] == [(200, 200), (300, 303), (404, 404)]
@@ -1123,8 +1221,9 @@ def test_bad_url_settings(write_conf: WriteConf, line: str, message: str, severi
 
 
 def test_regex_offsets_must_be_ordered(write_conf: WriteConf) -> None:
-    loaded = checker_conf(write_conf, "HTTP_GET {\nurl {\npath /\nregex x\nregex_min_offset 5\n"
-                                      "regex_max_offset 4\n}\n}")
+    loaded = checker_conf(
+        write_conf, "HTTP_GET {\nurl {\npath /\nregex x\nregex_min_offset 5\nregex_max_offset 4\n}\n}"
+    )
     (url,) = only_checker(loaded).url
     assert (url.regex_min_offset, url.regex_max_offset) == (0, None)
     assert has(warnings(loaded), 13, "regex min offset 5 > regex_max_offset 4 - both ignored")
@@ -1143,7 +1242,9 @@ def test_nb_get_retry_only_exists_in_http_checkers(write_conf: WriteConf) -> Non
 
 
 def test_smtp_check_and_its_hosts(write_conf: WriteConf) -> None:
-    loaded = checker_conf(write_conf, """SMTP_CHECK {
+    loaded = checker_conf(
+        write_conf,
+        """SMTP_CHECK {
            helo_name "mail.example.com"
            connect_timeout 9
            host {
@@ -1163,13 +1264,13 @@ def test_smtp_check_and_its_hosts(write_conf: WriteConf) -> None:
             connect_ip 192.0.2.54
             connect_timeout 2
            }
-          }""")
+          }""",
+    )
     top, first_host, second_host, taken, extra = only_rs(loaded).checkers
     assert all(c.kind == "SMTP_CHECK" and c.host == () for c in (top, first_host, second_host, taken, extra))
     # Connection keywords at the top: the checker connects to the real server, each host is one more checker.
     assert (str(top.connect_ip), top.connect_port, top.connect_timeout, top.retry) == ("192.0.2.11", 80, 9, 4)
-    assert (str(first_host.connect_ip), first_host.connect_port, first_host.connect_timeout) == (
-        "192.0.2.51", 2525, 9)
+    assert (str(first_host.connect_ip), first_host.connect_port, first_host.connect_timeout) == ("192.0.2.51", 2525, 9)
     assert first_host.helo_name == "mail.example.com" and first_host.retry == 4
     assert str(second_host.connect_ip) == "192.0.2.52"
     # No connection keywords at the top: the first host is the checker's own connection.
@@ -1185,7 +1286,9 @@ def test_smtp_helo_name_is_not_a_host_keyword(write_conf: WriteConf) -> None:
 
 
 def test_dns_check(write_conf: WriteConf) -> None:
-    loaded = checker_conf(write_conf, """DNS_CHECK {
+    loaded = checker_conf(
+        write_conf,
+        """DNS_CHECK {
            type aaaa
            name a.example.com
            name b.example.com
@@ -1196,7 +1299,8 @@ def test_dns_check(write_conf: WriteConf) -> None:
           }
           DNS_CHECK {
            name example..com
-          }""")
+          }""",
+    )
     first, second, third = only_rs(loaded).checkers
     # keepalived 2.2.7 rejects any name whose second character is a dot.
     assert (first.type, first.name) == ("AAAA", "a.example.com")
@@ -1208,7 +1312,9 @@ def test_dns_check(write_conf: WriteConf) -> None:
 
 
 def test_udp_check(write_conf: WriteConf) -> None:
-    loaded = checker_conf(write_conf, """UDP_CHECK {
+    loaded = checker_conf(
+        write_conf,
+        """UDP_CHECK {
            payload Ab12f 3 456 546443123
            require_reply 0a xX 1
            min_reply_length 10
@@ -1221,7 +1327,8 @@ def test_udp_check(write_conf: WriteConf) -> None:
           }
           UDP_CHECK {
            require_reply 0g
-          }""")
+          }""",
+    )
     first, second, third = only_rs(loaded).checkers
     assert first.payload == "ab120f0345065464431203"
     assert first.require_reply == "0axx01"
@@ -1234,7 +1341,9 @@ def test_udp_check(write_conf: WriteConf) -> None:
 
 
 def test_file_check(write_conf: WriteConf) -> None:
-    loaded = checker_conf(write_conf, """FILE_CHECK {
+    loaded = checker_conf(
+        write_conf,
+        """FILE_CHECK {
            track_file weights
           }
           FILE_CHECK {
@@ -1251,7 +1360,9 @@ def test_file_check(write_conf: WriteConf) -> None:
            track_file weights
            weight 2 sideways
            dynamic
-          }""", pre="track_file weights {\n file /run/weights\n weight 7 reverse\n}")
+          }""",
+        pre="track_file weights {\n file /run/weights\n weight 7 reverse\n}",
+    )
     default, own, dynamic = only_rs(loaded).checkers
     assert (default.track_file, default.weight.value, default.weight.reverse) == ("weights", 7, True)
     assert (own.weight.value, own.weight.reverse) == (-5, True)
@@ -1265,7 +1376,9 @@ def test_file_check(write_conf: WriteConf) -> None:
 
 
 def test_file_check_needs_the_track_file_defined_first(write_conf: WriteConf) -> None:
-    loaded = conf(write_conf, f"""\
+    loaded = conf(
+        write_conf,
+        f"""\
         virtual_server 192.0.2.1 80 {{
          {SERVICE}
          real_server 192.0.2.11 80 {{
@@ -1277,13 +1390,16 @@ def test_file_check_needs_the_track_file_defined_first(write_conf: WriteConf) ->
         track_file later {{
          file /run/later
         }}
-        """)
+        """,
+    )
     assert only_rs(loaded).checkers == ()
     assert has(errors(loaded), 7, "track_file later not found: it is defined later, at line 11")
 
 
 def test_bfd_check(write_conf: WriteConf) -> None:
-    loaded = checker_conf(write_conf, """BFD_CHECK {
+    loaded = checker_conf(
+        write_conf,
+        """BFD_CHECK {
            name link1
            alpha
           }
@@ -1298,7 +1414,10 @@ def test_bfd_check(write_conf: WriteConf) -> None:
           }
           BFD_CHECK {
            name abcdefghijklmnopqrstuvwxyz0123456
-          }""", pre="bfd_instance link1 {\n neighbor_ip 192.0.2.11\n}", rs_extra="alpha off")
+          }""",
+        pre="bfd_instance link1 {\n neighbor_ip 192.0.2.11\n}",
+        rs_extra="alpha off",
+    )
     (bfd,) = only_rs(loaded).checkers
     assert (bfd.kind, bfd.name, bfd.alpha) == ("BFD_CHECK", "link1", True)
     assert has(errors(loaded), 16, "BFD_CHECK - RS already monitoring link1")
@@ -1308,8 +1427,9 @@ def test_bfd_check(write_conf: WriteConf) -> None:
 
 
 def test_a_quote_right_after_the_keyword(write_conf: WriteConf) -> None:
-    loaded = checker_conf(write_conf, 'HTTP_GET {\nurl {\npath /\nregex"^ok"\n}\n}\nMISC_CHECK {\n'
-                                      'misc_path"/bin/true -q"\n}')
+    loaded = checker_conf(
+        write_conf, 'HTTP_GET {\nurl {\npath /\nregex"^ok"\n}\n}\nMISC_CHECK {\nmisc_path"/bin/true -q"\n}'
+    )
     http, misc = only_rs(loaded).checkers
     assert (http.url[0].regex, misc.misc_path.argv) == ("^ok", ("/bin/true", "-q"))
     assert errors(loaded) == []
@@ -1326,25 +1446,37 @@ def test_checkers_only_belong_in_real_servers(write_conf: WriteConf) -> None:
 
 
 def test_ssl_block(write_conf: WriteConf) -> None:
-    loaded = conf(write_conf, "SSL {\n password secret\n ca /etc/ca.pem\n certificate /etc/c.pem\n key /etc/k.pem\n"
-                              " ca /etc/other.pem\n}\n")
+    loaded = conf(
+        write_conf,
+        "SSL {\n password secret\n ca /etc/ca.pem\n certificate /etc/c.pem\n key /etc/k.pem\n ca /etc/other.pem\n}\n",
+    )
     ssl = loaded.config.ssl
     assert isinstance(ssl, SslConfig)
     assert (ssl.password, ssl.ca, ssl.certificate, ssl.key) == ("secret", "/etc/other.pem", "/etc/c.pem", "/etc/k.pem")
     assert errors(loaded) == [(6, "'ca' already set at line 3; replaced by this one")]
     assert [(r.kind, r.name) for r in ssl.env_refs()] == [
-        ("file", "/etc/other.pem"), ("file", "/etc/c.pem"), ("file", "/etc/k.pem")]
+        ("file", "/etc/other.pem"),
+        ("file", "/etc/c.pem"),
+        ("file", "/etc/k.pem"),
+    ]
 
 
 # ------------------------------------------------------------------ environment references
 
 
 def test_scripts_of_virtual_and_real_servers_are_environment_references(write_conf: WriteConf) -> None:
-    loaded = checker_conf(write_conf, "", vs_extra="quorum_up /bin/up\n quorum_down \"/bin/down now\" root",
-                          rs_extra="notify_down /bin/rsdown")
+    loaded = checker_conf(
+        write_conf,
+        "",
+        vs_extra='quorum_up /bin/up\n quorum_down "/bin/down now" root',
+        rs_extra="notify_down /bin/rsdown",
+    )
     vs = only_vs(loaded)
-    assert [(r.kind, r.name) for r in vs.env_refs()] == [("script", "/bin/up"), ("script", "/bin/down"),
-                                                         ("user", "root")]
+    assert [(r.kind, r.name) for r in vs.env_refs()] == [
+        ("script", "/bin/up"),
+        ("script", "/bin/down"),
+        ("user", "root"),
+    ]
     assert [(r.kind, r.name) for r in only_rs(loaded).env_refs()] == [("script", "/bin/rsdown")]
 
 
@@ -1487,19 +1619,25 @@ def _keywords(cls: type[Any]) -> list[str]:
     return [k for k in grammar_of(cls).keywords if k]
 
 
-@pytest.mark.parametrize("cls", [VirtualServer, RealServer, *ck.CHECKER_TYPES.values(), ck.Url, ck.SmtpHost])
+@pytest.mark.parametrize(
+    "cls",
+    [VirtualServer, RealServer, *checkers_other.CHECKER_TYPES.values(), checker_http.Url, checkers_other.SmtpHost],
+)
 def test_no_argument_crashes_the_model(write_conf: WriteConf, cls: type[Any]) -> None:
     lines = "\n".join(f"{k} {a}" for k in _keywords(cls) if k[0].islower() for a in _ODD_ARGUMENTS)
     wrappers = {
         VirtualServer: "virtual_server 192.0.2.1 80 {{\n{}\n real_server 192.0.2.2 80 {{\n}}\n}}\n",
         RealServer: "virtual_server 192.0.2.1 80 {{\n real_server 192.0.2.2 80 {{\n{}\n}}\n}}\n",
-        ck.Url: "virtual_server 192.0.2.1 80 {{\n real_server 192.0.2.2 80 {{\nHTTP_GET {{\nurl {{\npath /\n{}\n}}\n}}"
-                "\n}}\n}}\n",
-        ck.SmtpHost: "virtual_server 192.0.2.1 80 {{\n real_server 192.0.2.2 80 {{\nSMTP_CHECK {{\nhost {{\n{}\n}}\n}}"
-                     "\n}}\n}}\n",
+        checker_http.Url: "virtual_server 192.0.2.1 80 {{\n real_server 192.0.2.2 80 {{\nHTTP_GET {{\n"
+        "url {{\npath /\n{}\n}}\n}}\n}}\n}}\n",
+        checkers_other.SmtpHost: "virtual_server 192.0.2.1 80 {{\n real_server 192.0.2.2 80 {{\nSMTP_CHECK {{\n"
+        "host {{\n{}\n}}\n}}\n}}\n}}\n",
     }
-    template = wrappers.get(cls, f"virtual_server 192.0.2.1 80 {{{{\n real_server 192.0.2.2 80 {{{{\n"
-                                 f"{cls.block_keyword} {{{{\n{{}}\n}}}}\n}}}}\n}}}}\n")
+    template = wrappers.get(
+        cls,
+        f"virtual_server 192.0.2.1 80 {{{{\n real_server 192.0.2.2 80 {{{{\n"
+        f"{cls.block_keyword} {{{{\n{{}}\n}}}}\n}}}}\n}}}}\n",
+    )
     loaded = conf(write_conf, template.format(lines))
     again = load(str(write_conf(to_text(loaded.config), name="again.conf")), config_id="test")
     assert to_json_document(again.config) == to_json_document(loaded.config)
