@@ -34,7 +34,7 @@ lint: setup
 	$(BIN)/ruff check services bus conf tests bench
 
 typecheck: setup
-	$(BIN)/mypy services bus conf
+	$(BIN)/mypy --strict services bus conf
 
 unit: setup
 	$(BIN)/pytest -q tests/unit
