@@ -212,7 +212,7 @@ def _warmup_default(scope: Scope) -> float:
 
 
 def _log_all_failures_default(scope: Scope) -> bool:
-    return bool(getattr(scope.globals, "checker_log_all_failures", False))
+    return bool(scope.globals.checker_log_all_failures)
 
 
 def real_server_address(scope: Scope) -> IPAddress | None:

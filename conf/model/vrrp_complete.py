@@ -50,7 +50,7 @@ def complete_instance(instance: VrrpInstance, cx: Cx, scope: Scope) -> VrrpInsta
         elif version is None:
             version = 3
     if version is None:
-        version = getattr(scope.globals, "vrrp_version", 2) if family == 4 else 3
+        version = scope.globals.vrrp_version if family == 4 else 3
     changes["version"] = version
 
     if not get("virtual_ipaddress"):
