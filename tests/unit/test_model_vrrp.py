@@ -252,3 +252,18 @@ def test_round_trip_through_the_text_dump(write_conf: WriteConf) -> None:
     first = load(str(write_conf(head + BASE.format(body=body))), config_id="node")
     again = load(str(write_conf(to_text(first.config), "dumped.conf")), config_id="node")
     assert to_json_document(again.config) == to_json_document(first.config)
+
+
+def test_undefined_track_file_and_process_are_errors_at_the_referencing_lines(write_conf: WriteConf) -> None:
+    head = "track_file tf {\n    file /run/hk-tf\n}\n"
+    vi, loaded = instance(
+        write_conf,
+        "    track_file {\n        tf weight 0\n        tf_missing\n    }\n"
+        "    track_process {\n        nginx_missing\n    }",
+        head=head,
+    )
+    assert vi is not None
+    assert [r.name for r in vi.track_file] == ["tf"] and vi.track_process == ()
+    errors = messages(loaded, Severity.ERROR)
+    assert (9, "(VI_1) track file tf_missing not found, ignoring...") in errors
+    assert (12, "(VI_1) track process nginx_missing not found, ignoring...") in errors
