@@ -42,6 +42,8 @@ from conf.model.global_values import (
     NFT_TABLE_MAXNAMELEN,
     TIMER_MAX_SECONDS,
     UINT_MAX,
+    BusTcp,
+    BusTcpValue,
     CpuAffinity,
     DirName,
     DynamicInterfaces,
@@ -287,8 +289,25 @@ class GlobalDefs(Block):
     tmp_config_directory: str | None = kw(Str(), once=True)
     data_use_instance: bool = kw(Bool(), default=False)
 
+    # hakeeper's own keywords (keepalived rejects them as unknown): the node bus.
+    hakeeper_bus_tcp: BusTcp | None = kw(BusTcpValue())
+    hakeeper_bus_curve_key: str | None = kw(Str())
+    hakeeper_bus_curve_clients: str | None = kw(Str())
+    hakeeper_bus_history: int = kw(Int(100, 10_000_000), default=10_000)
+
     def complete(self, cx: Cx, scope: Scope) -> Self | None:
         changes: dict[str, Any] = {}
+        if (
+            self.hakeeper_bus_tcp is not None
+            and self.hakeeper_bus_curve_key is None
+            and not self.hakeeper_bus_tcp.loopback
+        ):
+            cx.error(
+                self.where("hakeeper_bus_tcp"),
+                f"the bus can only listen on {self.hakeeper_bus_tcp.host} "
+                "(not loopback) with CURVE keys: set hakeeper_bus_curve_key; TCP endpoint disabled",
+            )
+            changes["hakeeper_bus_tcp"] = None
         for name, limit in (("vrrp_garp_interval", 1), ("vrrp_gna_interval", 1), ("vrrp_startup_delay", 60)):
             value = getattr(self, name)
             if value is not None and value >= limit:

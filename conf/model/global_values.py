@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -648,3 +649,28 @@ def _words_line(stmt: Stmt, cx: Cx) -> list[str]:
 
 def _format_word(word: str) -> str:
     return quote(word)
+
+
+@dataclass(frozen=True)
+class BusTcp:
+    """`hakeeper_bus_tcp ADDRESS PORT`: the bus's remote endpoint (publish on PORT, requests on PORT+1)."""
+
+    host: str
+    port: int
+
+    @property
+    def loopback(self) -> bool:
+        return ipaddress.ip_address(self.host).is_loopback
+
+
+class BusTcpValue(Value[BusTcp]):
+    max_args = 2
+    min_args = 2
+
+    def parse(self, args: Sequence[str], stmt: Stmt, cx: Cx) -> BusTcp:
+        if parse_ip_text(args[0]) is None:
+            raise ArgError(f"invalid IP address '{args[0]}'")
+        return BusTcp(args[0], parse_int(args[1], 1, 65534))
+
+    def format(self, value: BusTcp) -> str:
+        return f"{value.host} {value.port}"

@@ -1,0 +1,351 @@
+"""Typed messages of the node bus, encoded with msgpack.
+
+Every message is a msgpack map carrying the schema version (`v`) and its type
+(`t`). Decoding checks every field's type and size; anything else raises
+`BadFrame` with the reason, which receivers count and drop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Union
+
+import msgpack
+
+SCHEMA_VERSION = 1
+MAX_NAME = 256  # keys, topics and publisher names
+MAX_DEPTH = 32  # nesting of state values and event data
+
+Value = Any  # msgpack-representable data: None, bool, int, float, str, bytes, list, dict
+
+
+class BadFrame(ValueError):
+    """A frame that is not a valid bus message; `reason` names the counter it goes to."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+# ----------------------------------------------------------------- publisher -> hub
+
+
+@dataclass(frozen=True)
+class Hello:
+    """A publisher (re)introduces itself; the hub answers with Welcome."""
+
+    TYPE: ClassVar[str] = "hello"
+    name: str
+    epoch: int
+    pid: int
+
+
+@dataclass(frozen=True)
+class StateSync:
+    """The publisher's complete state: keys it owned before and does not list are deleted."""
+
+    TYPE: ClassVar[str] = "sync"
+    name: str
+    epoch: int
+    seq: int
+    items: dict[str, Value]
+
+
+@dataclass(frozen=True)
+class StateSet:
+    """One key set (or deleted, with `deleted`)."""
+
+    TYPE: ClassVar[str] = "set"
+    name: str
+    epoch: int
+    seq: int
+    key: str
+    value: Value = None
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class EventPost:
+    """An event as its publisher posts it; the hub gives it the node's sequence number."""
+
+    TYPE: ClassVar[str] = "post"
+    name: str
+    epoch: int
+    seq: int
+    topic: str
+    data: dict[str, Value]
+    time: float  # wall clock when it happened, for people reading it
+
+
+@dataclass(frozen=True)
+class Ping:
+    TYPE: ClassVar[str] = "ping"
+    name: str
+    epoch: int
+
+
+# ----------------------------------------------------------------- hub -> publisher
+
+
+@dataclass(frozen=True)
+class Welcome:
+    """The hub knows the publisher; `acked` is the last of its messages the hub has."""
+
+    TYPE: ClassVar[str] = "welcome"
+    hub_epoch: int
+    acked: int
+
+
+@dataclass(frozen=True)
+class Ack:
+    TYPE: ClassVar[str] = "ack"
+    hub_epoch: int
+    acked: int
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """The hub does not know this publisher (it restarted): say Hello again."""
+
+    TYPE: ClassVar[str] = "unknown"
+    hub_epoch: int
+
+
+# ------------------------------------------------------------ hub -> subscribers (PUB)
+
+
+@dataclass(frozen=True)
+class StateUpdate:
+    TYPE: ClassVar[str] = "state"
+    hub_epoch: int
+    seq: int  # state sequence of the node, +1 per update
+    key: str
+    value: Value
+    deleted: bool
+    publisher: str
+
+
+@dataclass(frozen=True)
+class Event:
+    TYPE: ClassVar[str] = "event"
+    hub_epoch: int
+    seq: int  # event sequence of the node, +1 per event
+    topic: str
+    data: dict[str, Value]
+    publisher: str
+    publisher_epoch: int
+    time: float
+
+
+@dataclass(frozen=True)
+class PublisherInfo:
+    """What the hub knows of a publisher (a service)."""
+
+    epoch: int
+    pid: int
+    synced: bool  # its complete state has arrived since it (or the hub) started
+    last_seen: float  # seconds since the hub last heard from it
+
+    def to_map(self) -> dict[str, Value]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    TYPE: ClassVar[str] = "heartbeat"
+    hub_epoch: int
+    state_seq: int
+    event_seq: int
+    publishers: dict[str, Value]  # name -> PublisherInfo map
+    counters: dict[str, Value]
+
+
+# ----------------------------------------------------------- subscriber <-> hub (REQ)
+
+
+@dataclass(frozen=True)
+class SnapshotRequest:
+    TYPE: ClassVar[str] = "snapshot?"
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    TYPE: ClassVar[str] = "snapshot"
+    hub_epoch: int
+    state_seq: int  # the snapshot reflects every update up to this one
+    event_seq: int  # the last event so far
+    items: dict[str, Value]  # key -> {"value": ..., "publisher": ...}
+    publishers: dict[str, Value]
+    counters: dict[str, Value]
+
+
+@dataclass(frozen=True)
+class ResumeRequest:
+    """Events after `after` of epoch `hub_epoch` (0: whatever the current epoch is)."""
+
+    TYPE: ClassVar[str] = "resume?"
+    hub_epoch: int
+    after: int
+    limit: int = 0  # 0: as many as the hub gives in one reply
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Events in order. `missed` counts events that can no longer be delivered: the history
+    was shorter than the gap, or the hub restarted (`epoch_changed`)."""
+
+    TYPE: ClassVar[str] = "resume"
+    hub_epoch: int
+    events: list[Value]  # Event maps
+    missed: int
+    epoch_changed: bool
+    last_seq: int  # the newest event the hub has
+    more: bool  # the reply was cut at the limit: ask again after the last event given
+
+
+Message = Union[  # noqa: UP007 - a runtime union used for isinstance and the type registry
+    Hello,
+    StateSync,
+    StateSet,
+    EventPost,
+    Ping,
+    Welcome,
+    Ack,
+    Unknown,
+    StateUpdate,
+    Event,
+    Heartbeat,
+    SnapshotRequest,
+    Snapshot,
+    ResumeRequest,
+    Resume,
+]
+
+_TYPES: dict[str, type[Any]] = {cls.TYPE: cls for cls in typing.get_args(Message)}
+
+
+def encode(message: Message) -> bytes:
+    body: dict[str, Any] = {"v": SCHEMA_VERSION, "t": message.TYPE}
+    for f in dataclasses.fields(message):
+        body[f.name] = getattr(message, f.name)
+    packed = msgpack.packb(body, use_bin_type=True)
+    assert isinstance(packed, bytes)
+    return packed
+
+
+def decode(frame: bytes, max_size: int) -> Message:
+    """Decode and check one frame; raises BadFrame with a counter name as its reason."""
+    if len(frame) > max_size:
+        raise BadFrame("oversized", f"{len(frame)} bytes")
+    try:
+        body = msgpack.unpackb(frame, raw=False, strict_map_key=True)
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        raise BadFrame("undecodable", type(exc).__name__) from None
+    if not isinstance(body, dict):
+        raise BadFrame("undecodable", "not a map")
+    if body.get("v") != SCHEMA_VERSION:
+        raise BadFrame("schema_version", repr(body.get("v"))[:40])
+    kind = body.get("t")
+    cls = _TYPES.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise BadFrame("unknown_type", repr(kind)[:40])
+    message: Message = _build(cls, body)
+    return message
+
+
+def _build(cls: type[Any], body: Mapping[str, Any]) -> Any:
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name in body:
+            value = body[f.name]
+        elif f.default is not dataclasses.MISSING:
+            value = f.default
+        else:
+            raise BadFrame("bad_field", f"{_label(cls)}.{f.name} missing")
+        if not _CHECKERS.get(hints[f.name], _check_value)(value):
+            raise BadFrame("bad_field", f"{_label(cls)}.{f.name}")
+        values[f.name] = value
+    return cls(**values)
+
+
+def _label(cls: type[Any]) -> str:
+    return str(getattr(cls, "TYPE", cls.__name__))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**64
+
+
+def _is_name(value: Any) -> bool:
+    return isinstance(value, str) and len(value) <= MAX_NAME
+
+
+def _check_value(value: Any, depth: int = 0) -> bool:
+    if depth > MAX_DEPTH:
+        return False
+    if value is None or isinstance(value, (bool, int, float, str, bytes)):
+        return True
+    if isinstance(value, list):
+        return all(_check_value(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _check_value(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def _is_map(value: Any) -> bool:
+    return isinstance(value, dict) and _check_value(value)
+
+
+_CHECKERS: dict[Any, Callable[[Any], bool]] = {
+    int: _is_int,
+    float: lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    str: _is_name,
+    bool: lambda v: isinstance(v, bool),
+    dict[str, Value]: _is_map,
+    list[Value]: lambda v: isinstance(v, list) and _check_value(v),
+    Any: _check_value,
+}
+
+
+def event_from_map(data: Mapping[str, Any]) -> Event:
+    """An Event carried inside a Resume reply."""
+    return typing.cast(Event, _build(Event, data))
+
+
+def event_to_map(event: Event) -> dict[str, Value]:
+    return {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
+
+
+def publisher_info(data: Mapping[str, Any]) -> PublisherInfo | None:
+    try:
+        return typing.cast(PublisherInfo, _build(PublisherInfo, data))
+    except BadFrame:
+        return None
+
+
+def new_epoch() -> int:
+    """A new random epoch for every process start (63 bits: fits msgpack's signed ints)."""
+    return int.from_bytes(os.urandom(8), "big") >> 1
+
+
+@dataclass
+class Counters:
+    """Drop counters by reason, and other counts a component reports."""
+
+    values: dict[str, int] = field(default_factory=dict)
+
+    def add(self, name: str, amount: int = 1) -> None:
+        self.values[name] = self.values.get(name, 0) + amount
+
+    def get(self, name: str) -> int:
+        return self.values.get(name, 0)
+
+    def as_map(self) -> dict[str, Value]:
+        return dict(self.values)
