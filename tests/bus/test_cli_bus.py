@@ -6,7 +6,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,7 +28,7 @@ def node(tmp_path: Path) -> Iterator[Path]:
     """A bus hub running as `hakeeper service bus`, as supervisord will run it."""
     rundir = tmp_path / "run"
     proc = subprocess.Popen([*HAKEEPER, "service", "bus", "--runtime-dir", str(rundir)], cwd=ROOT)
-    wait_for(lambda: (rundir / "bus-req.sock").exists())
+    wait_for((rundir / "bus-req.sock").exists)
     yield rundir
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(10) == 0
@@ -104,7 +103,7 @@ def test_events_history_json_since_and_topic(node: Path) -> None:
 def test_events_follow_streams_across_a_bus_restart(tmp_path: Path) -> None:
     rundir = tmp_path / "run"
     hub = subprocess.Popen([*HAKEEPER, "service", "bus", "--runtime-dir", str(rundir)], cwd=ROOT)
-    wait_for(lambda: (rundir / "bus-req.sock").exists())
+    wait_for((rundir / "bus-req.sock").exists)
     pub = Publisher("vrrp", rundir, ping_interval=0.1, hub_timeout=0.5)
     pub.post("vrrp/VI_1", {"n": 1})
     assert pub.flush(5)
@@ -178,7 +177,7 @@ def test_remote_endpoint_needs_curve_off_loopback(netns: str, tmp_path: Path) ->
         cwd=ROOT,
     )
     try:
-        wait_for(lambda: (rundir / "bus-req.sock").exists())
+        wait_for((rundir / "bus-req.sock").exists)
         ok = subprocess.run(
             [*inside, "status", "--json", "--connect", "192.0.2.20:7000", "--bus-server-key", str(keys / "hub.key")],
             cwd=ROOT,

@@ -277,7 +277,7 @@ def test_hub_restart_is_detected_and_everyone_resyncs(rundir: Path) -> None:
             [sys.executable, "-m", "services.cli", "service", "bus", "--runtime-dir", str(rundir)],
             cwd=ROOT,
         )
-        wait_for(lambda: (rundir / "bus-req.sock").exists())
+        wait_for((rundir / "bus-req.sock").exists)
         return proc
 
     hub_proc = start_hub()
