@@ -200,8 +200,10 @@ def test_zero_repeat_becomes_one_with_an_error(write_conf: WriteConf) -> None:
 def test_some_bad_values_reset_instead_of_keeping(write_conf: WriteConf) -> None:
     gd, loaded = global_defs(
         write_conf,
-        "vrrp_priority -5", "vrrp_priority -21",
-        "vrrp_garp_master_refresh 60", "vrrp_garp_master_refresh x",
+        "vrrp_priority -5",
+        "vrrp_priority -21",
+        "vrrp_garp_master_refresh 60",
+        "vrrp_garp_master_refresh x",
         "checker_rlimit_rttime 0",
     )
     assert [line for line, _ in errors(loaded)] == [3, 5, 6]
@@ -217,9 +219,7 @@ def test_rlimit_of_one_becomes_two(write_conf: WriteConf) -> None:
 
 
 def test_realtime_priority_is_clamped(write_conf: WriteConf) -> None:
-    gd, loaded = global_defs(
-        write_conf, "vrrp_rt_priority 0", "checker_rt_priority 100", "bfd_rt_priority x"
-    )
+    gd, loaded = global_defs(write_conf, "vrrp_rt_priority 0", "checker_rt_priority 100", "bfd_rt_priority x")
     assert [line for line, _ in errors(loaded)] == [2, 3, 4]
     assert (gd.vrrp_rt_priority, gd.checker_rt_priority, gd.bfd_rt_priority) == (1, 99, None)
     gd, loaded = global_defs(write_conf, "vrrp_rt_priority 1", "bfd_rt_priority 99")
@@ -265,11 +265,28 @@ def test_flag_with_and_without_bool(write_conf: WriteConf, line: str, expected: 
 @pytest.mark.parametrize(
     "keyword",
     [
-        "process_names", "no_email_faults", "enable_script_security", "fifo_write_vrrp_states_on_reload",
-        "vrrp_no_swap", "checker_no_swap", "bfd_no_swap", "vrrp_check_unicast_src", "vrrp_skip_check_adv_addr",
-        "log_unknown_vrids", "disable_local_igmp", "nftables_ifindex", "nftables_counters", "lvs_flush",
-        "enable_traps", "enable_snmp_vrrp", "enable_snmp_checker", "enable_snmp_rfc", "enable_snmp_rfcv2",
-        "enable_snmp_rfcv3", "enable_dbus", "reload_repeat",
+        "process_names",
+        "no_email_faults",
+        "enable_script_security",
+        "fifo_write_vrrp_states_on_reload",
+        "vrrp_no_swap",
+        "checker_no_swap",
+        "bfd_no_swap",
+        "vrrp_check_unicast_src",
+        "vrrp_skip_check_adv_addr",
+        "log_unknown_vrids",
+        "disable_local_igmp",
+        "nftables_ifindex",
+        "nftables_counters",
+        "lvs_flush",
+        "enable_traps",
+        "enable_snmp_vrrp",
+        "enable_snmp_checker",
+        "enable_snmp_rfc",
+        "enable_snmp_rfcv2",
+        "enable_snmp_rfcv3",
+        "enable_dbus",
+        "reload_repeat",
     ],
 )
 def test_plain_flags(write_conf: WriteConf, keyword: str) -> None:
@@ -281,11 +298,19 @@ def test_plain_flags(write_conf: WriteConf, keyword: str) -> None:
 @pytest.mark.parametrize(
     ("keyword", "default"),
     [
-        ("smtp_alert", None), ("smtp_alert_vrrp", None), ("smtp_alert_checker", None),
-        ("checker_log_all_failures", False), ("no_checker_emails", False), ("rs_init_notifies", False),
-        ("vrrp_notify_priority_changes", False), ("vrrp_lower_prio_no_advert", False),
-        ("vrrp_higher_prio_send_advert", False), ("vrrp_min_garp", False), ("data_use_instance", False),
-        ("vrrp_netlink_cmd_rcv_bufs_force", False), ("lvs_netlink_monitor_rcv_bufs_force", False),
+        ("smtp_alert", None),
+        ("smtp_alert_vrrp", None),
+        ("smtp_alert_checker", None),
+        ("checker_log_all_failures", False),
+        ("no_checker_emails", False),
+        ("rs_init_notifies", False),
+        ("vrrp_notify_priority_changes", False),
+        ("vrrp_lower_prio_no_advert", False),
+        ("vrrp_higher_prio_send_advert", False),
+        ("vrrp_min_garp", False),
+        ("data_use_instance", False),
+        ("vrrp_netlink_cmd_rcv_bufs_force", False),
+        ("lvs_netlink_monitor_rcv_bufs_force", False),
         ("process_monitor_rcv_bufs_force", False),
     ],
 )
@@ -363,7 +388,10 @@ def test_vrrp_min_garp(write_conf: WriteConf) -> None:
 def test_process_names_sets_the_child_names(write_conf: WriteConf) -> None:
     gd, _ = global_defs(write_conf, "process_names", "bfd_process_name mybfd")
     assert (gd.vrrp_process_name, gd.checker_process_name, gd.bfd_process_name) == (
-        "keepalived_vrrp", "keepalived_lvs", "mybfd")
+        "keepalived_vrrp",
+        "keepalived_lvs",
+        "mybfd",
+    )
     assert gd.process_name is None
 
 
@@ -382,7 +410,7 @@ def test_snmp_rfc_enables_both(write_conf: WriteConf) -> None:
 
 
 def test_script_timeouts_default_once_a_script_is_set(write_conf: WriteConf) -> None:
-    gd, _ = global_defs(write_conf, "startup_script /bin/true", "shutdown_script \"/bin/echo bye\" root")
+    gd, _ = global_defs(write_conf, "startup_script /bin/true", 'shutdown_script "/bin/echo bye" root')
     assert gd.startup_script is not None and gd.startup_script.argv == ("/bin/true",)
     assert gd.shutdown_script is not None and gd.shutdown_script.argv == ("/bin/echo", "bye")
     assert gd.shutdown_script.user == "root"
@@ -448,8 +476,13 @@ def test_mcast_groups(write_conf: WriteConf) -> None:
     assert gd.vrrp_mcast_group4 == ipaddress.IPv4Address("224.0.0.19")
     assert gd.vrrp_mcast_group6 == ipaddress.IPv6Address("ff02::13")
     assert not loaded.diagnostics.items
-    for bad in ("vrrp_mcast_group4 192.0.2.1", "vrrp_mcast_group4 ff02::12", "vrrp_mcast_group4 x",
-                "vrrp_mcast_group6 2001:db8::1", "vrrp_mcast_group6 224.0.0.18"):
+    for bad in (
+        "vrrp_mcast_group4 192.0.2.1",
+        "vrrp_mcast_group4 ff02::12",
+        "vrrp_mcast_group4 x",
+        "vrrp_mcast_group6 2001:db8::1",
+        "vrrp_mcast_group6 224.0.0.18",
+    ):
         gd, loaded = global_defs(write_conf, bad)
         assert [line for line, _ in errors(loaded)] == [2], bad
         assert gd.vrrp_mcast_group4 == ipaddress.IPv4Address("224.0.0.18")
@@ -499,8 +532,12 @@ def test_dynamic_interfaces(write_conf: WriteConf) -> None:
 
 def test_notify_fifos(write_conf: WriteConf) -> None:
     gd, loaded = global_defs(
-        write_conf, "notify_fifo /run/f root root", "notify_fifo_script /bin/true",
-        "vrrp_notify_fifo /run/f", "lvs_notify_fifo /run/l", "lvs_notify_fifo /run/other",
+        write_conf,
+        "notify_fifo /run/f root root",
+        "notify_fifo_script /bin/true",
+        "vrrp_notify_fifo /run/f",
+        "lvs_notify_fifo /run/l",
+        "lvs_notify_fifo /run/other",
     )
     assert gd.notify_fifo == NotifyFifo("/run/f", "root", "root")
     assert gd.notify_fifo_script is not None
@@ -558,9 +595,14 @@ def test_include_check_words_are_validated(write_conf: WriteConf) -> None:
 def test_other_strings(write_conf: WriteConf) -> None:
     gd, loaded = global_defs(
         write_conf,
-        "router_id node-1", "script_user nobody nogroup", "snmp_socket udp:localhost:705",
-        "config_save_dir /var/lib/ka/", "reload_check_config", "reload_time_file /run/t",
-        "dbus_service_name org.example.Vrrp", "tmp_config_directory /tmp",
+        "router_id node-1",
+        "script_user nobody nogroup",
+        "snmp_socket udp:localhost:705",
+        "config_save_dir /var/lib/ka/",
+        "reload_check_config",
+        "reload_time_file /run/t",
+        "dbus_service_name org.example.Vrrp",
+        "tmp_config_directory /tmp",
     )
     assert not loaded.diagnostics.items
     assert gd.router_id == "node-1" and gd.script_user == ("nobody", "nogroup")
@@ -574,13 +616,21 @@ def test_other_strings(write_conf: WriteConf) -> None:
 
 def test_env_refs_of_global_defs(write_conf: WriteConf) -> None:
     gd, _ = global_defs(
-        write_conf, "script_user ka kagroup", "notify_fifo /run/f fifo_user", "startup_script /bin/true boot",
-        "disable_local_igmp", "lvs_sync_daemon eth3",
+        write_conf,
+        "script_user ka kagroup",
+        "notify_fifo /run/f fifo_user",
+        "startup_script /bin/true boot",
+        "disable_local_igmp",
+        "lvs_sync_daemon eth3",
     )
     refs = {(ref.kind, ref.name) for ref in gd.env_refs()}
     assert refs == {
-        ("user", "ka"), ("group", "kagroup"), ("user", "fifo_user"), ("user", "boot"),
-        ("file", "/proc/sys/net/ipv4/igmp_link_local_mcast_reports"), ("interface", "eth3"),
+        ("user", "ka"),
+        ("group", "kagroup"),
+        ("user", "fifo_user"),
+        ("user", "boot"),
+        ("file", "/proc/sys/net/ipv4/igmp_link_local_mcast_reports"),
+        ("interface", "eth3"),
     }
 
 
@@ -595,11 +645,14 @@ def test_root_level_keyword_is_unknown_inside_global_defs(write_conf: WriteConf)
 
 def test_linkbeat_interfaces(write_conf: WriteConf) -> None:
     loaded = load_text(
-        write_conf, "linkbeat_interfaces {\n eth0\n eth1 ETHTOOL\n eth2 ethtool\n eth3 MII x\n"
+        write_conf,
+        "linkbeat_interfaces {\n eth0\n eth1 ETHTOOL\n eth2 ethtool\n eth3 MII x\n"
         " averyveryverylongname\n eth1 IOCTL\n}\n",
     )
     assert loaded.config.linkbeat_interfaces == (
-        LinkbeatInterface("eth0"), LinkbeatInterface("eth2"), LinkbeatInterface("eth3"),
+        LinkbeatInterface("eth0"),
+        LinkbeatInterface("eth2"),
+        LinkbeatInterface("eth3"),
         LinkbeatInterface("eth1", "IOCTL"),
     )
     assert [line for line, _ in errors(loaded)] == [4, 5, 6]
@@ -609,8 +662,8 @@ def test_linkbeat_interfaces(write_conf: WriteConf) -> None:
 
 def test_interface_up_down_delays(write_conf: WriteConf) -> None:
     loaded = load_text(
-        write_conf, "interface_up_down_delays {\n eth0 1.5 2\n eth1 3\n eth2 255.000001\n eth3\n"
-        " eth4 0 255 9\n eth5 x 1\n}\n",
+        write_conf,
+        "interface_up_down_delays {\n eth0 1.5 2\n eth1 3\n eth2 255.000001\n eth3\n eth4 0 255 9\n eth5 x 1\n}\n",
     )
     assert loaded.config.interface_up_down_delays == (
         InterfaceDelay("eth0", 1.5, 2.0),
@@ -742,7 +795,8 @@ def test_bfd_instances_that_are_dropped(write_conf: WriteConf) -> None:
 # Round trip
 
 
-FULL = """
+FULL = (
+    """
 global_defs {
     process_names
     process_name kad
@@ -835,7 +889,9 @@ bfd_instance B1 {
     weight 10 reverse
     vrrp
 }
-""" + INSTANCE
+"""
+    + INSTANCE
+)
 
 
 def test_round_trip_through_the_text_dump(write_conf: WriteConf) -> None:
@@ -849,3 +905,32 @@ def test_round_trip_of_the_defaults(write_conf: WriteConf) -> None:
     loaded = load_text(write_conf, "")
     assert_round_trip(write_conf, loaded)
     assert "vrrp_garp_lower_prio_delay 5" in to_text(loaded.config)
+
+
+def test_hakeeper_bus_keywords(write_conf: WriteConf) -> None:
+    loaded = load(
+        str(write_conf("global_defs {\n    hakeeper_bus_tcp 127.0.0.1 7000\n    hakeeper_bus_history 500\n}\n")),
+        config_id="n",
+    )
+    defs = loaded.config.global_defs
+    assert defs.hakeeper_bus_tcp is not None
+    assert (defs.hakeeper_bus_tcp.host, defs.hakeeper_bus_tcp.port, defs.hakeeper_bus_history) == (
+        "127.0.0.1",
+        7000,
+        500,
+    )
+    assert not loaded.diagnostics.items
+    exposed = load(str(write_conf("global_defs {\n    hakeeper_bus_tcp 192.0.2.10 7000\n}\n", "b.conf")), config_id="n")
+    assert exposed.config.global_defs.hakeeper_bus_tcp is None
+    [error] = exposed.diagnostics.errors()
+    assert error.loc.line == 2 and "CURVE" in error.message
+    keyed = load(
+        str(
+            write_conf(
+                "global_defs {\n    hakeeper_bus_tcp 192.0.2.10 7000\n    hakeeper_bus_curve_key /etc/hk/hub.key_secret\n}\n",
+                "c.conf",
+            )
+        ),
+        config_id="n",
+    )
+    assert keyed.config.global_defs.hakeeper_bus_tcp is not None and not keyed.diagnostics.errors()
