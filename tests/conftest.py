@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import textwrap
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -74,3 +75,15 @@ def add_veth(ns: str, ifname: str, address: str | None = None) -> None:
     subprocess.run(["ip", "-n", ns, "link", "set", peer, "up"], check=True)
     if address:
         subprocess.run(["ip", "-n", ns, "addr", "add", address, "dev", ifname], check=True)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0, step: Callable[[], object] | None = None) -> None:
+    """Poll `condition` (running `step` between tries) until it holds or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met before the deadline")
+        if step is not None:
+            step()
+        else:
+            time.sleep(0.01)

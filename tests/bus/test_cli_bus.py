@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from bus.publisher import Publisher
-from tests.bus.test_zmq import wait_for
-from tests.conftest import add_veth, needs_root
+from tests.conftest import add_veth, needs_root, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 HAKEEPER = [sys.executable, "-m", "services.cli"]

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from bus.publisher import Publisher
-from tests.bus.test_zmq import hub, rundir, wait_for  # noqa: F401 - fixtures
+from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,10 +8,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
 import zmq
 
 from bus.endpoints import Endpoints
@@ -20,20 +18,9 @@ from bus.messages import Hello, encode
 from bus.publisher import Publisher
 from bus.subscriber import Subscriber
 from bus.subscriber_core import Effect, EventDelivered, Missed, Start, StateChanged, StateReset
+from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 10.0, step: Callable[[], object] | None = None) -> None:
-    """Poll `condition` (running `step` between tries) until it holds or the deadline passes."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met before the deadline")
-        if step is not None:
-            step()
-        else:
-            time.sleep(0.01)
 
 
 class Collector:
@@ -60,24 +47,6 @@ class Collector:
             elif isinstance(effect, StateChanged):
                 self.changes.append(effect)
         return effects
-
-
-@pytest.fixture
-def rundir(tmp_path: Path) -> Path:
-    return tmp_path / "run"
-
-
-@pytest.fixture
-def hub(rundir: Path) -> Iterator[Hub]:
-    hub = Hub(rundir, heartbeat_interval=0.1, history_size=50_000)
-    hub.bind()
-    stop = threading.Event()
-    thread = threading.Thread(target=hub.run, args=(stop,), daemon=True)
-    thread.start()
-    yield hub
-    stop.set()
-    thread.join(5)
-    hub.close()
 
 
 def publisher(rundir: Path, name: str = "vrrp") -> Publisher:

@@ -927,7 +927,8 @@ def test_hakeeper_bus_keywords(write_conf: WriteConf) -> None:
     keyed = load(
         str(
             write_conf(
-                "global_defs {\n    hakeeper_bus_tcp 192.0.2.10 7000\n    hakeeper_bus_curve_key /etc/hk/hub.key_secret\n}\n",
+                "global_defs {\n    hakeeper_bus_tcp 192.0.2.10 7000\n"
+                "    hakeeper_bus_curve_key /etc/hk/hub.key_secret\n}\n",
                 "c.conf",
             )
         ),
