@@ -148,21 +148,15 @@ class Hub:
             except zmq.Again:
                 return
             if len(frames) != 2:
-                self._drop("bad_frames", f"{len(frames)} frames")
+                self.core.counters.drop(log, "bus hub", "bad_frames", f"{len(frames)} frames")
                 continue
             identity, payload = frames
             try:
                 message = decode(payload, max_frame)
             except BadFrame as bad:
-                self._drop(bad.reason, bad.detail)
+                self.core.counters.drop(log, "bus hub", bad.reason, bad.detail)
                 continue
             self._perform(handle(identity, message, self.clock()), socket)
-
-    def _drop(self, reason: str, detail: str) -> None:
-        self.core.counters.add(f"drop_{reason}")
-        count = self.core.counters.get(f"drop_{reason}")
-        if count <= 10 or count % 1000 == 0:  # say it, without flooding the log
-            log.warning("bus: dropped a frame (%s%s), %d so far", reason, f": {detail}" if detail else "", count)
 
     def _perform(self, actions: list[Reply | Publish], reply_socket: zmq.Socket[bytes]) -> None:
         for action in actions:

@@ -8,6 +8,7 @@ Every message is a msgpack map carrying the schema version (`v`) and its type
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import typing
 from collections.abc import Callable, Mapping
@@ -349,3 +350,11 @@ class Counters:
 
     def as_map(self) -> dict[str, Value]:
         return dict(self.values)
+
+    def drop(self, log: logging.Logger, where: str, reason: str, detail: str = "") -> None:
+        """Count a dropped frame under `drop_<reason>` and say so, without flooding the log."""
+        name = f"drop_{reason}"
+        self.add(name)
+        count = self.values[name]
+        if count <= 10 or count % 1000 == 0:
+            log.warning("%s: dropped a frame (%s%s), %d so far", where, reason, f": {detail}" if detail else "", count)

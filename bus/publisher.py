@@ -7,6 +7,7 @@ come, typically from its own poll loop.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -17,6 +18,8 @@ import zmq
 from bus.endpoints import Endpoints
 from bus.messages import BadFrame, Value, decode, encode, new_epoch
 from bus.publisher_core import PublisherCore, Send
+
+log = logging.getLogger("hakeeper.bus")
 
 REPLY_MAX_FRAME = 64 * 1024
 SEND_HWM = 100_000
@@ -73,12 +76,12 @@ class Publisher:
             except zmq.Again:
                 break
             if len(frames) != 1:
-                self.core.counters.add("drop_bad_frames")
+                self.core.counters.drop(log, f"bus publisher {self.name}", "bad_frames", f"{len(frames)} frames")
                 continue
             try:
                 message = decode(frames[0], REPLY_MAX_FRAME)
             except BadFrame as bad:
-                self.core.counters.add(f"drop_{bad.reason}")
+                self.core.counters.drop(log, f"bus publisher {self.name}", bad.reason, bad.detail)
                 continue
             self._send(self.core.on_reply(message, self.clock()))
         self._send(self.core.tick(self.clock()))

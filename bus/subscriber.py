@@ -10,6 +10,7 @@ requests to the hub are sent inside it.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +22,8 @@ from bus.endpoints import Curve, Endpoints, TcpEndpoint, secure_client
 from bus.hub_core import EVENT_TOPIC, HEARTBEAT_TOPIC, STATE_TOPIC
 from bus.messages import BadFrame, Counters, decode, encode
 from bus.subscriber_core import Effect, Request, Start, SubscriberCore
+
+log = logging.getLogger("hakeeper.bus")
 
 RECEIVE_MAX_FRAME = 64 * 1024 * 1024  # a snapshot of a large node, or a long resume
 RECEIVE_HWM = 100_000
@@ -116,12 +119,12 @@ class Subscriber:
                 return
             payload = frames[-1] if frames else b""
             if len(frames) != (1 if reply else 2):
-                self.counters.add("drop_bad_frames")
+                self.counters.drop(log, "bus subscriber", "bad_frames", f"{len(frames)} frames")
                 continue
             try:
                 message = decode(payload, RECEIVE_MAX_FRAME)
             except BadFrame as bad:
-                self.counters.add(f"drop_{bad.reason}")
+                self.counters.drop(log, "bus subscriber", bad.reason, bad.detail)
                 continue
             now = self.clock()
             effects = self.core.on_reply(message, now) if reply else self.core.on_message(message, now)

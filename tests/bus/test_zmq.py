@@ -281,3 +281,43 @@ def test_hub_restart_is_detected_and_everyone_resyncs(rundir: Path) -> None:
         hub_proc.send_signal(signal.SIGTERM)
         hub_proc.wait(10)
     assert not any(rundir.iterdir()), "the hub leaves no socket behind"
+
+
+def test_garbage_reaching_subscribers_and_publishers_is_counted_and_dropped(rundir: Path) -> None:
+    """A peer that is not a hub (real sockets bound where the hub would be) cannot break the clients."""
+    rundir.mkdir(mode=0o700)
+    endpoints = Endpoints.in_dir(rundir)
+    context = zmq.Context()
+    fake_pub = context.socket(zmq.PUB)
+    fake_req = context.socket(zmq.ROUTER)
+    fake_ingest = context.socket(zmq.ROUTER)
+    for socket, url in ((fake_pub, endpoints.publish), (fake_req, endpoints.request), (fake_ingest, endpoints.ingest)):
+        socket.linger = 0
+        socket.bind(url)
+    subscriber = Subscriber(rundir, since=Start.HISTORY)
+    pub = publisher(rundir)
+    try:
+        subscriber.poll(0.1)
+        [identity, _] = fake_req.recv_multipart()  # its first request
+        fake_req.send_multipart([identity, b"\xc1junk"])
+        [ingest_id, _] = fake_ingest.recv_multipart()  # the publisher's hello
+        fake_ingest.send_multipart([ingest_id, b"\x92\x01\x02"])
+
+        def garbage_counted() -> bool:
+            fake_pub.send_multipart([b"E", b"not msgpack \xc1"])
+            fake_pub.send_multipart([b"H"])
+            subscriber.poll(0.05)
+            pub.process()
+            return (
+                subscriber.counters.get("drop_undecodable") >= 2
+                and subscriber.counters.get("drop_bad_frames") >= 1
+                and pub.core.counters.get("drop_undecodable") == 1
+            )
+
+        wait_for(garbage_counted)
+    finally:
+        subscriber.close()
+        pub.close()
+        for socket in (fake_pub, fake_req, fake_ingest):
+            socket.close()
+        context.term()
