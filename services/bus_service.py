@@ -44,9 +44,9 @@ def settings_from(
         size = size or defs.hakeeper_bus_history
     if tcp is not None:
         host, _, port = tcp.rpartition(":")
-        if not host or not port.isdigit():
-            raise EndpointError(f"--bus-tcp wants ADDRESS:PORT, not {tcp!r}")
-        tcp_host, tcp_port = host.strip("[]"), int(port)
+        if not port.isdigit():
+            raise EndpointError(f"--bus-tcp wants [ADDRESS:]PORT, not {tcp!r}")
+        tcp_host, tcp_port = host.strip("[]") or "127.0.0.1", int(port)
     endpoint = None
     if tcp_host is not None:
         curve = load_curve_keys(key_file) if key_file else None

@@ -81,7 +81,9 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="configuration file (for the hakeeper_bus_* keywords of global_defs)",
     )
-    service.add_argument("--bus-tcp", metavar="ADDRESS:PORT", help="also serve remote subscribers over TCP")
+    service.add_argument(
+        "--bus-tcp", metavar="[ADDRESS:]PORT", help="also serve remote subscribers over TCP (address default 127.0.0.1)"
+    )
     service.add_argument("--bus-curve-key", metavar="FILE", help="the hub's CURVE certificate (secret) file")
     service.add_argument("--bus-curve-clients", metavar="DIR", help="only these clients' public keys may connect")
     service.add_argument("--bus-history", type=int, metavar="N", help="events kept for resuming subscribers")

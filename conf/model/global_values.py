@@ -653,7 +653,7 @@ def _format_word(word: str) -> str:
 
 @dataclass(frozen=True)
 class BusTcp:
-    """`hakeeper_bus_tcp ADDRESS PORT`: the bus's remote endpoint (publish on PORT, requests on PORT+1)."""
+    """The bus's remote endpoint (publish on PORT, requests on PORT+1)."""
 
     host: str
     port: int
@@ -664,13 +664,16 @@ class BusTcp:
 
 
 class BusTcpValue(Value[BusTcp]):
+    """`hakeeper_bus_tcp [ADDRESS] PORT`; the address defaults to 127.0.0.1."""
+
     max_args = 2
-    min_args = 2
+    min_args = 1
 
     def parse(self, args: Sequence[str], stmt: Stmt, cx: Cx) -> BusTcp:
-        if parse_ip_text(args[0]) is None:
-            raise ArgError(f"invalid IP address '{args[0]}'")
-        return BusTcp(args[0], parse_int(args[1], 1, 65534))
+        host, port = ("127.0.0.1", args[0]) if len(args) == 1 else (args[0], args[1])
+        if parse_ip_text(host) is None:
+            raise ArgError(f"invalid IP address '{host}'")
+        return BusTcp(host, parse_int(port, 1, 65534))
 
     def format(self, value: BusTcp) -> str:
         return f"{value.host} {value.port}"

@@ -935,3 +935,9 @@ def test_hakeeper_bus_keywords(write_conf: WriteConf) -> None:
         config_id="n",
     )
     assert keyed.config.global_defs.hakeeper_bus_tcp is not None and not keyed.diagnostics.errors()
+
+
+def test_hakeeper_bus_tcp_address_defaults_to_loopback(write_conf: WriteConf) -> None:
+    loaded = load(str(write_conf("global_defs {\n    hakeeper_bus_tcp 7000\n}\n")), config_id="n")
+    tcp = loaded.config.global_defs.hakeeper_bus_tcp
+    assert tcp is not None and (tcp.host, tcp.port, tcp.loopback) == ("127.0.0.1", 7000, True)
