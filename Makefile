@@ -46,7 +46,7 @@ lab: setup
 	@echo "make lab: the two-node lab arrives with the node and vrrp services; see README."
 
 bench: setup
-	$(BIN)/python bench/parse_large.py
+	set -e; for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info

@@ -154,3 +154,9 @@ def restrict_socket_files(directory: Path) -> None:
     for path in Endpoints.socket_paths(directory):
         if path.exists():
             path.chmod(0o600)
+
+
+def readable(socket: zmq.Socket[bytes]) -> bool:
+    """A message is waiting (cheaper than a receive that raises zmq.Again when nothing is)."""
+    events = socket.get(zmq.EVENTS)
+    return isinstance(events, int) and bool(events & zmq.POLLIN)

@@ -23,11 +23,12 @@ from bus.endpoints import (
     Endpoints,
     TcpEndpoint,
     ensure_runtime_dir,
+    readable,
     restrict_socket_files,
     secure_server,
 )
 from bus.hub_core import DEFAULT_HISTORY, HubCore, Publish, Reply
-from bus.messages import BadFrame, Message, decode, encode, new_epoch
+from bus.messages import BadFrame, Message, decode, encode, encode_batch, new_epoch
 
 log = logging.getLogger("hakeeper.bus")
 
@@ -60,6 +61,7 @@ class Hub:
         self._publish = [self._socket(zmq.PUB)]
         self._request = [self._socket(zmq.ROUTER)]
         self._closed = False
+        self._ready: list[Publish] = []  # published while draining; sent together afterwards
 
     def _socket(self, kind: int) -> zmq.Socket[bytes]:
         socket: zmq.Socket[bytes] = self._context.socket(kind)
@@ -126,15 +128,15 @@ class Hub:
 
     def run_once(self, poller: zmq.Poller, max_wait: float) -> None:
         now = self.clock()
-        wait = max(0.0, min(max_wait, self.core.next_heartbeat - now))
+        wait = max(0.0, min(max_wait, self.core.next_deadline() - now))
         ready = dict(poller.poll(int(wait * 1000)))
         if self._ingest in ready:
             self._drain(self._ingest, INGEST_MAX_FRAME, self.core.from_publisher)
-            self._perform(self.core.flush_acks(), self._ingest)
         for socket in self._request:
             if socket in ready:
                 self._drain(socket, REQUEST_MAX_FRAME, self.core.request)
         self._perform(self.core.tick(self.clock()), self._ingest)
+        self._publish_ready()
 
     def _drain(
         self,
@@ -143,10 +145,9 @@ class Hub:
         handle: Callable[[bytes, Message, float], list[Reply | Publish]],
     ) -> None:
         for _ in range(DRAIN_BATCH):
-            try:
-                frames = socket.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
+            if not readable(socket):
                 return
+            frames = socket.recv_multipart(zmq.NOBLOCK)
             if len(frames) != 2:
                 self.core.counters.drop(log, "bus hub", "bad_frames", f"{len(frames)} frames")
                 continue
@@ -160,15 +161,30 @@ class Hub:
 
     def _perform(self, actions: list[Reply | Publish], reply_socket: zmq.Socket[bytes]) -> None:
         for action in actions:
-            payload = encode(action.message)
             if isinstance(action, Publish):
-                for socket in self._publish:
-                    socket.send_multipart([action.topic, payload], zmq.NOBLOCK)
+                self._ready.append(action)
+                continue
+            try:
+                reply_socket.send_multipart([action.identity, encode(action.message)], zmq.NOBLOCK)
+            except zmq.Again:
+                self.core.counters.add("reply_dropped_hwm")
+
+    def _publish_ready(self) -> None:
+        """Send what was published, batching runs of the same kind (state, events) into one frame each."""
+        ready, self._ready = self._ready, []
+        start = 0
+        while start < len(ready):
+            kind = ready[start].topic[:1]
+            end = start + 1
+            while end < len(ready) and ready[end].topic[:1] == kind:
+                end += 1
+            if end - start == 1:
+                frames = [ready[start].topic, encode(ready[start].message)]
             else:
-                try:
-                    reply_socket.send_multipart([action.identity, payload], zmq.NOBLOCK)
-                except zmq.Again:
-                    self.core.counters.add("reply_dropped_hwm")
+                frames = [kind, encode_batch([p.message for p in ready[start:end]])]
+            for socket in self._publish:
+                socket.send_multipart(frames, zmq.NOBLOCK)
+            start = end
 
     def close(self) -> None:
         if self._closed:

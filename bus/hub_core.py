@@ -39,6 +39,10 @@ from bus.messages import (
 
 DEFAULT_HISTORY = 10_000
 MAX_RESUME_EVENTS = 10_000  # per reply; the subscriber asks again for more
+# Acks only let publishers forget what the hub has, so they can wait a little and cover many
+# messages: one ack per message would cost the hub and each publisher as much as the message.
+ACK_DELAY = 0.02
+ACK_BATCH = 1000
 
 STATE_TOPIC = b"S"
 EVENT_TOPIC = b"E"
@@ -96,6 +100,8 @@ class HubCore:
         self.counters = Counters()
         self.heartbeat_interval = heartbeat_interval
         self.next_heartbeat = now
+        self._next_ack: float | None = None  # when pending acks go out
+        self._unacked_messages = 0
 
     # ------------------------------------------------------------ publishers
 
@@ -115,28 +121,41 @@ class HubCore:
             return [Reply(identity, Ack(self.epoch, record.acked))]
         if message.seq <= record.acked:
             self.counters.add("drop_duplicate")
-            record.ack_due = True
+            self._ack_later(record, now)
             return []
         if message.seq != record.acked + 1:
             # Something between us was lost: make the publisher resend from what we have.
             self.counters.add("publisher_gap")
             return [Reply(identity, Welcome(self.epoch, record.acked))]
         record.acked = message.seq
-        record.ack_due = True
+        self._ack_later(record, now)
         if isinstance(message, StateSync):
             return list(self._sync(record, message.items))
         if isinstance(message, StateSet):
             return list(self._set(record, message.key, message.value, message.deleted))
         return [self._event(record, message)]
 
-    def flush_acks(self) -> list[Action]:
-        """One Ack per publisher heard from since the last flush (acks are cumulative)."""
+    def _ack_later(self, record: PublisherRecord, now: float) -> None:
+        record.ack_due = True
+        self._unacked_messages += 1
+        if self._next_ack is None:
+            self._next_ack = now + ACK_DELAY
+
+    def flush_acks(self, now: float) -> list[Action]:
+        """One Ack per publisher heard from, once the delay has passed or enough messages wait."""
+        if self._next_ack is None or (now < self._next_ack and self._unacked_messages < ACK_BATCH):
+            return []
+        self._next_ack = None
+        self._unacked_messages = 0
         actions: list[Action] = []
         for record in self.publishers.values():
             if record.ack_due:
                 record.ack_due = False
                 actions.append(Reply(record.identity, Ack(self.epoch, record.acked)))
         return actions
+
+    def next_deadline(self) -> float:
+        return self.next_heartbeat if self._next_ack is None else min(self.next_heartbeat, self._next_ack)
 
     def _hello(self, identity: bytes, hello: Hello, now: float) -> list[Action]:
         record = self.publishers.get(hello.name)
@@ -218,13 +237,14 @@ class HubCore:
     # ----------------------------------------------------------------- timers
 
     def tick(self, now: float) -> list[Action]:
+        actions = self.flush_acks(now)
         if now < self.next_heartbeat:
-            return []
+            return actions
         self.next_heartbeat = now + self.heartbeat_interval
         heartbeat = Heartbeat(
             self.epoch, self.state_seq, self.event_seq, self.publisher_map(now), self.counters.as_map()
         )
-        return [Publish(HEARTBEAT_TOPIC, heartbeat)]
+        return [*actions, Publish(HEARTBEAT_TOPIC, heartbeat)]
 
     def publisher_map(self, now: float) -> dict[str, Value]:
         return {

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import zmq
 
-from bus.endpoints import Endpoints
+from bus.endpoints import Endpoints, readable
 from bus.messages import BadFrame, Value, decode, encode, new_epoch
 from bus.publisher_core import PublisherCore, Send
 
@@ -70,11 +70,8 @@ class Publisher:
 
     def process(self) -> None:
         """Take the hub's replies and run the timers; never blocks."""
-        while True:
-            try:
-                frames = self.socket.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                break
+        while readable(self.socket):
+            frames = self.socket.recv_multipart(zmq.NOBLOCK)
             if len(frames) != 1:
                 self.core.counters.drop(log, f"bus publisher {self.name}", "bad_frames", f"{len(frames)} frames")
                 continue

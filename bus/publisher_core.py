@@ -36,10 +36,7 @@ class Send:
     message: Message
 
 
-@dataclass
-class _Pending:
-    message: StateSet | StateSync | EventPost
-    sent: bool = False
+Outgoing = StateSet | StateSync | EventPost
 
 
 class PublisherCore:
@@ -65,7 +62,9 @@ class PublisherCore:
         self.hub_timeout = hub_timeout
         self.outbox_size = outbox_size
         self._seq = 0  # the last sequence number given out
-        self._outbox: deque[_Pending] = deque()
+        # Messages the hub has not acknowledged, oldest first; those from _sent on are not sent yet.
+        self._outbox: deque[Outgoing] = deque()
+        self._sent = 0
         self._last_heard = now
         self._next_ping = now
 
@@ -135,47 +134,42 @@ class PublisherCore:
         return self._next_ping
 
     def mark_unsent(self, messages: Sequence[Message]) -> None:
-        """The socket would have blocked: these messages go out with the next send."""
-        unsent = {id(m) for m in messages}
-        for pending in self._outbox:
-            if id(pending.message) in unsent:
-                pending.sent = False
+        """The socket would have blocked: these (the last ones sent) go out with the next send."""
+        self._sent = max(0, self._sent - len(messages))
 
     # ------------------------------------------------------------ internals
 
     def _queue(self, message: StateSet | EventPost) -> list[Send]:
         if len(self._outbox) >= self.outbox_size:
             self._outbox.popleft()
+            self._sent = max(0, self._sent - 1)
             self.counters.add("outbox_overflow")
         self._seq += 1
-        numbered = _renumber(message, self._seq)
-        self._outbox.append(_Pending(numbered))
+        self._outbox.append(_renumber(message, self._seq))
         return self._send_unsent()
 
     def _trim(self, acked: int) -> None:
-        while self._outbox and self._outbox[0].message.seq <= acked:
+        while self._outbox and self._outbox[0].seq <= acked:
             self._outbox.popleft()
+            self._sent = max(0, self._sent - 1)
 
     def _resend_from(self, acked: int) -> list[Send]:
         """Everything the hub does not have, again: our whole state, then the events, renumbered."""
-        events = [p.message for p in self._outbox if isinstance(p.message, EventPost) and p.message.seq > acked]
+        events = [m for m in self._outbox if isinstance(m, EventPost) and m.seq > acked]
         self._outbox.clear()
-        self._seq = acked
-        self._seq += 1
-        self._outbox.append(_Pending(StateSync(self.name, self.epoch, self._seq, dict(self.state))))
+        self._sent = 0
+        self._seq = acked + 1
+        self._outbox.append(StateSync(self.name, self.epoch, self._seq, dict(self.state)))
         for event in events:
             self._seq += 1
-            self._outbox.append(_Pending(_renumber(event, self._seq)))
+            self._outbox.append(_renumber(event, self._seq))
         return self._send_unsent()
 
     def _send_unsent(self) -> list[Send]:
-        if not self.welcomed:
+        if not self.welcomed or self._sent >= len(self._outbox):
             return []
-        sends = []
-        for pending in self._outbox:
-            if not pending.sent:
-                pending.sent = True
-                sends.append(Send(pending.message))
+        sends = [Send(self._outbox[i]) for i in range(self._sent, len(self._outbox))]
+        self._sent = len(self._outbox)
         return sends
 
 

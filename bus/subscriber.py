@@ -18,9 +18,9 @@ from types import TracebackType
 
 import zmq
 
-from bus.endpoints import Curve, Endpoints, TcpEndpoint, secure_client
+from bus.endpoints import Curve, Endpoints, TcpEndpoint, readable, secure_client
 from bus.hub_core import EVENT_TOPIC, HEARTBEAT_TOPIC, STATE_TOPIC
-from bus.messages import BadFrame, Counters, decode, encode
+from bus.messages import BadFrame, Batch, Counters, decode, encode, unbatch
 from bus.subscriber_core import Effect, Request, Start, SubscriberCore
 
 log = logging.getLogger("hakeeper.bus")
@@ -113,10 +113,9 @@ class Subscriber:
 
     def _drain(self, socket: zmq.Socket[bytes], reply: bool, out: list[Effect]) -> None:
         for _ in range(10_000):
-            try:
-                frames = socket.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
+            if not readable(socket):
                 return
+            frames = socket.recv_multipart(zmq.NOBLOCK)
             payload = frames[-1] if frames else b""
             if len(frames) != (1 if reply else 2):
                 self.counters.drop(log, "bus subscriber", "bad_frames", f"{len(frames)} frames")
@@ -127,8 +126,16 @@ class Subscriber:
                 self.counters.drop(log, "bus subscriber", bad.reason, bad.detail)
                 continue
             now = self.clock()
-            effects = self.core.on_reply(message, now) if reply else self.core.on_message(message, now)
-            self._handle(effects, out)
+            if reply:
+                self._handle(self.core.on_reply(message, now), out)
+                continue
+            try:
+                inner = unbatch(message) if isinstance(message, Batch) else [message]
+            except BadFrame as bad:
+                self.counters.drop(log, "bus subscriber", bad.reason, bad.detail)
+                continue
+            for one in inner:
+                self._handle(self.core.on_message(one, now), out)
 
     def _handle(self, effects: list[Effect], out: list[Effect]) -> None:
         for effect in effects:

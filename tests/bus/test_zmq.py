@@ -154,13 +154,14 @@ def test_resume_beyond_the_history_is_told_explicitly(rundir: Path) -> None:
 
 
 def test_stalled_subscriber_never_blocks_the_publisher_and_is_resynced(rundir: Path) -> None:
-    hub = Hub(rundir, heartbeat_interval=0.1, history_size=100_000, publish_hwm=500)
+    # Tiny high-water marks: the hub batches what it has ready, so few frames carry many events.
+    hub = Hub(rundir, heartbeat_interval=0.1, history_size=100_000, publish_hwm=5)
     hub.bind()
     stop = threading.Event()
     thread = threading.Thread(target=hub.run, args=(stop,), daemon=True)
     thread.start()
     pub = publisher(rundir)
-    stalled = Collector(Subscriber(rundir, since=Start.HISTORY, receive_hwm=500))
+    stalled = Collector(Subscriber(rundir, since=Start.HISTORY, receive_hwm=5))
     try:
         stalled.pump(0.2)  # started; from now on it reads nothing
         started = time.monotonic()
