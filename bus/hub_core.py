@@ -43,6 +43,10 @@ MAX_RESUME_EVENTS = 10_000  # per reply; the subscriber asks again for more
 # messages: one ack per message would cost the hub and each publisher as much as the message.
 ACK_DELAY = 0.02
 ACK_BATCH = 1000
+# Publisher epochs grow with each start. A Hello from an older epoch is stale while the newer
+# incarnation is heard from; after this long without a word from it, the older one may return
+# (a clock stepped back between two starts, say).
+STALE_HELLO_WINDOW = 3.0
 
 STATE_TOPIC = b"S"
 EVENT_TOPIC = b"E"
@@ -79,6 +83,8 @@ class PublisherRecord:
     last_seen: float = 0.0
     keys: set[str] = field(default_factory=set)
     ack_due: bool = False
+    last_event_id: int = 0  # events are taken once, however often they are sent
+    gap_welcomed: bool = False  # a resend was asked for at `acked`; asking again would only repeat it
 
 
 @dataclass
@@ -118,21 +124,35 @@ class HubCore:
         record.identity = identity
         record.last_seen = now
         if isinstance(message, Ping):
+            if message.sent > record.acked:
+                # It sent more than we have (the last of it was lost): have it send again.
+                self.counters.add("publisher_gap")
+                record.gap_welcomed = True
+                return [Reply(identity, Welcome(self.epoch, record.acked))]
             return [Reply(identity, Ack(self.epoch, record.acked))]
         if message.seq <= record.acked:
             self.counters.add("drop_duplicate")
             self._ack_later(record, now)
             return []
-        if message.seq != record.acked + 1:
-            # Something between us was lost: make the publisher resend from what we have.
+        if message.seq != record.acked + 1 and not isinstance(message, StateSync):
+            # Something between us was lost: make the publisher resend from what we have, once.
             self.counters.add("publisher_gap")
+            if record.gap_welcomed:
+                return []
+            record.gap_welcomed = True
             return [Reply(identity, Welcome(self.epoch, record.acked))]
+        # A resend starts with the publisher's whole state, which is a new base whatever its number.
         record.acked = message.seq
+        record.gap_welcomed = False
         self._ack_later(record, now)
         if isinstance(message, StateSync):
             return list(self._sync(record, message.items))
         if isinstance(message, StateSet):
             return list(self._set(record, message.key, message.value, message.deleted))
+        if message.id <= record.last_event_id:
+            self.counters.add("drop_duplicate_event")
+            return []
+        record.last_event_id = message.id
         return [self._event(record, message)]
 
     def _ack_later(self, record: PublisherRecord, now: float) -> None:
@@ -159,6 +179,14 @@ class HubCore:
 
     def _hello(self, identity: bytes, hello: Hello, now: float) -> list[Action]:
         record = self.publishers.get(hello.name)
+        if (
+            record is not None
+            and hello.epoch < record.epoch
+            and now - record.last_seen < STALE_HELLO_WINDOW
+        ):
+            # A Hello from an earlier incarnation, late: the live one must not be replaced by it.
+            self.counters.add("drop_stale_hello")
+            return []
         if record is None or record.epoch != hello.epoch:
             if record is not None:
                 self.counters.add("publisher_restarts")
@@ -223,8 +251,9 @@ class HubCore:
 
     def _resume(self, request: ResumeRequest) -> Resume:
         epoch_changed = request.hub_epoch not in (0, self.epoch)
+        echo = (request.hub_epoch, request.after)
         if request.after < 0 and not epoch_changed:
-            return Resume(self.epoch, [], 0, False, self.event_seq, False)
+            return Resume(*echo, self.epoch, [], 0, False, self.event_seq, False)
         after = 0 if epoch_changed else request.after
         oldest = self.history[0].seq if self.history else self.event_seq + 1
         missed = max(0, oldest - 1 - after)
@@ -232,7 +261,7 @@ class HubCore:
         start = max(after + 1, oldest) - oldest  # index into the history
         events = [event_to_map(event) for event in islice(self.history, start, start + limit)]
         more = start + len(events) < len(self.history)
-        return Resume(self.epoch, events, missed, epoch_changed, self.event_seq, more)
+        return Resume(*echo, self.epoch, events, missed, epoch_changed, self.event_seq, more)
 
     # ----------------------------------------------------------------- timers
 

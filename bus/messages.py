@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import time
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -72,12 +73,17 @@ class StateSet:
 
 @dataclass(frozen=True)
 class EventPost:
-    """An event as its publisher posts it; the hub gives it the node's sequence number."""
+    """An event as its publisher posts it; the hub gives it the node's sequence number.
+
+    `seq` orders the publisher's messages on the way to the hub and may change when
+    they are sent again; `id` names the event for good, so that the hub takes it once.
+    """
 
     TYPE: ClassVar[str] = "post"
     name: str
     epoch: int
     seq: int
+    id: int
     topic: str
     data: dict[str, Value]
     time: float  # wall clock when it happened, for people reading it
@@ -85,9 +91,12 @@ class EventPost:
 
 @dataclass(frozen=True)
 class Ping:
+    """`sent` is the last sequence number the publisher sent: the hub can tell it missed some."""
+
     TYPE: ClassVar[str] = "ping"
     name: str
     epoch: int
+    sent: int
 
 
 # ----------------------------------------------------------------- hub -> publisher
@@ -199,9 +208,12 @@ class ResumeRequest:
 @dataclass(frozen=True)
 class Resume:
     """Events in order. `missed` counts events that can no longer be delivered: the history
-    was shorter than the gap, or the hub restarted (`epoch_changed`)."""
+    was shorter than the gap, or the hub restarted (`epoch_changed`). The request's cursor
+    comes back with the reply, so that a late answer to an older request is recognised."""
 
     TYPE: ClassVar[str] = "resume"
+    request_epoch: int
+    request_after: int
     hub_epoch: int
     events: list[Value]  # Event maps
     missed: int
@@ -271,7 +283,7 @@ def unbatch(batch: Batch) -> list[Message]:
         kind = body.get("t") if isinstance(body, dict) else None
         cls = _TYPES.get(kind) if isinstance(kind, str) else None
         if cls is None or cls is Batch:
-            raise BadFrame("unknown_type", f"in a batch: {kind!r}"[:60])
+            raise BadFrame("unknown_type", f"in a batch: {_describe(kind)}")
         out.append(_build(cls, body))
     return out
 
@@ -287,11 +299,11 @@ def decode(frame: bytes, max_size: int) -> Message:
     if not isinstance(body, dict):
         raise BadFrame("undecodable", "not a map")
     if body.get("v") != SCHEMA_VERSION:
-        raise BadFrame("schema_version", repr(body.get("v"))[:40])
+        raise BadFrame("schema_version", _describe(body.get("v")))
     kind = body.get("t")
     cls = _TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise BadFrame("unknown_type", repr(kind)[:40])
+        raise BadFrame("unknown_type", _describe(kind))
     message: Message = _build(cls, body)
     return message
 
@@ -323,6 +335,15 @@ def _build(cls: type[Any], body: Mapping[str, Any]) -> Any:
             raise BadFrame("bad_field", f"{_label(cls)}.{name}")
         values[name] = value
     return cls(**values)
+
+
+def _describe(value: Any) -> str:
+    """A short, safe description of any decoded value: repr() of deep nesting would recurse without end."""
+    if isinstance(value, (int, float, bool)) or value is None:
+        return repr(value)
+    if isinstance(value, (str, bytes)):
+        return repr(value[:30])
+    return type(value).__name__
 
 
 def _label(cls: type[Any]) -> str:
@@ -395,6 +416,11 @@ def publisher_info(data: Mapping[str, Any]) -> PublisherInfo | None:
 def new_epoch() -> int:
     """A new random epoch for every process start (63 bits: fits msgpack's signed ints)."""
     return int.from_bytes(os.urandom(8), "big") >> 1
+
+
+def new_publisher_epoch() -> int:
+    """A publisher's epoch: its start time in nanoseconds, so that a later start has a larger epoch."""
+    return time.time_ns()
 
 
 @dataclass

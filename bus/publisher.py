@@ -16,7 +16,7 @@ from pathlib import Path
 import zmq
 
 from bus.endpoints import Endpoints, readable
-from bus.messages import BadFrame, Value, decode, encode, new_epoch
+from bus.messages import BadFrame, Value, decode, encode, new_publisher_epoch
 from bus.publisher_core import PublisherCore, Send
 
 log = logging.getLogger("hakeeper.bus")
@@ -40,7 +40,7 @@ class Publisher:
         self.clock = clock
         self.wall_clock = wall_clock
         self.core = PublisherCore(
-            name, new_epoch(), os.getpid(), clock(), ping_interval=ping_interval, hub_timeout=hub_timeout
+            name, new_publisher_epoch(), os.getpid(), clock(), ping_interval=ping_interval, hub_timeout=hub_timeout
         )
         self._own_context = context is None
         self._context = context or zmq.Context()

@@ -61,7 +61,9 @@ class PublisherCore:
         self.ping_interval = ping_interval
         self.hub_timeout = hub_timeout
         self.outbox_size = outbox_size
-        self._seq = 0  # the last sequence number given out
+        self._seq = 0  # the last sequence number given out; it never goes back
+        self._sent_high = 0  # the last sequence number actually sent
+        self._event_id = 0  # the last event id given out
         # Messages the hub has not acknowledged, oldest first; those from _sent on are not sent yet.
         self._outbox: deque[Outgoing] = deque()
         self._sent = 0
@@ -88,7 +90,8 @@ class PublisherCore:
         return self._queue(StateSet(self.name, self.epoch, 0, key, None, True))
 
     def post(self, topic: str, data: dict[str, Value], time: float) -> list[Send]:
-        return self._queue(EventPost(self.name, self.epoch, 0, topic, data, time))
+        self._event_id += 1
+        return self._queue(EventPost(self.name, self.epoch, 0, self._event_id, topic, data, time))
 
     @property
     def unacked(self) -> int:
@@ -128,14 +131,17 @@ class PublisherCore:
             return [Send(Hello(self.name, self.epoch, self.pid))]
         if not self.welcomed:
             return [Send(Hello(self.name, self.epoch, self.pid))]
-        return [Send(Ping(self.name, self.epoch)), *self._send_unsent()]
+        return [Send(Ping(self.name, self.epoch, self._sent_high)), *self._send_unsent()]
 
     def next_deadline(self) -> float:
         return self._next_ping
 
     def mark_unsent(self, messages: Sequence[Message]) -> None:
         """The socket would have blocked: these (the last ones sent) go out with the next send."""
-        self._sent = max(0, self._sent - len(messages))
+        queued = [m for m in messages if isinstance(m, (StateSet, StateSync, EventPost))]
+        self._sent = max(0, self._sent - len(queued))
+        if queued:
+            self._sent_high = min(self._sent_high, queued[0].seq - 1)
 
     # ------------------------------------------------------------ internals
 
@@ -154,11 +160,16 @@ class PublisherCore:
             self._sent = max(0, self._sent - 1)
 
     def _resend_from(self, acked: int) -> list[Send]:
-        """Everything the hub does not have, again: our whole state, then the events, renumbered."""
+        """Everything the hub does not have, again: our whole state, then the events.
+
+        The numbering only moves forward: a Welcome may be out of date, and numbers the hub
+        has already taken must not be given to new messages. The hub takes the StateSync as
+        a new base, and knows the events it already has by their ids.
+        """
         events = [m for m in self._outbox if isinstance(m, EventPost) and m.seq > acked]
         self._outbox.clear()
         self._sent = 0
-        self._seq = acked + 1
+        self._seq += 1
         self._outbox.append(StateSync(self.name, self.epoch, self._seq, dict(self.state)))
         for event in events:
             self._seq += 1
@@ -170,10 +181,11 @@ class PublisherCore:
             return []
         sends = [Send(self._outbox[i]) for i in range(self._sent, len(self._outbox))]
         self._sent = len(self._outbox)
+        self._sent_high = self._outbox[-1].seq
         return sends
 
 
 def _renumber(message: StateSet | EventPost, seq: int) -> StateSet | EventPost:
     if isinstance(message, StateSet):
         return StateSet(message.name, message.epoch, seq, message.key, message.value, message.deleted)
-    return EventPost(message.name, message.epoch, seq, message.topic, message.data, message.time)
+    return EventPost(message.name, message.epoch, seq, message.id, message.topic, message.data, message.time)

@@ -76,6 +76,8 @@ class Start(enum.Enum):
 @dataclass
 class _Stream:
     awaiting: bool = False
+    sent_at: float = 0.0  # when the outstanding request went out
+    request: tuple[int, int] | None = None  # the outstanding resume request's cursor
     buffer: list[Message] = field(default_factory=list)
 
 
@@ -107,6 +109,7 @@ class SubscriberCore:
         self._states = _Stream()
         self._events = _Stream()
         self._last_heard = now
+        self._now = now
         self._resumed = False  # a resume reply has been processed
         if isinstance(since, tuple):
             self.event_epoch, self.event_seq = since
@@ -130,23 +133,18 @@ class SubscriberCore:
     # ------------------------------------------------------------------ start
 
     def start(self, now: float) -> list[Effect]:
-        self._last_heard = now
+        self._last_heard = self._now = now
         effects: list[Effect] = []
         if self.want_state:
             effects += self._snapshot()
         if self.want_events:
-            if isinstance(self._since, tuple):
-                effects += self._resume()
-            else:
-                after = -1 if self._since is Start.NOW else 0
-                self._events.awaiting = True
-                effects.append(Request(ResumeRequest(0, after)))
+            effects += self._resume()
         return effects
 
     # --------------------------------------------------------- published
 
     def on_message(self, message: Message, now: float) -> list[Effect]:
-        self._last_heard = now
+        self._last_heard = self._now = now
         if isinstance(message, Heartbeat):
             return self._heartbeat(message)
         if isinstance(message, StateUpdate) and self.want_state:
@@ -199,7 +197,7 @@ class SubscriberCore:
     # ----------------------------------------------------------- replies
 
     def on_reply(self, message: Message, now: float) -> list[Effect]:
-        self._last_heard = now
+        self._last_heard = self._now = now
         if isinstance(message, Snapshot) and self.want_state:
             return self._snapshot_reply(message)
         if isinstance(message, Resume) and self.want_events:
@@ -227,6 +225,8 @@ class SubscriberCore:
         return effects
 
     def _resume_reply(self, reply: Resume) -> list[Effect]:
+        if not self._events.awaiting or self._events.request != (reply.request_epoch, reply.request_after):
+            return []  # the answer to a request that has been replaced: what it says is out of date
         effects: list[Effect] = []
         if reply.epoch_changed or (self.event_epoch is not None and reply.hub_epoch != self.event_epoch):
             self.event_seq = 0
@@ -241,8 +241,7 @@ class SubscriberCore:
                 if event.topic.startswith(self.prefix):
                     effects.append(EventDelivered(event))
         if reply.more:
-            effects.append(Request(ResumeRequest(self.event_epoch, self.event_seq)))
-            return effects
+            return effects + self._resume()
         self.event_seq = max(self.event_seq, reply.last_seq)
         self._events.awaiting = False
         self._resumed = True
@@ -262,31 +261,48 @@ class SubscriberCore:
     # ------------------------------------------------------------- timers
 
     def tick(self, now: float) -> list[Effect]:
-        if now - self._last_heard <= self.silence_timeout:
-            return []
-        # Nothing from the hub, not even a heartbeat: ask again from where we are.
-        self._last_heard = now
+        self._now = now
         effects: list[Effect] = []
-        if self.want_state:
+        silent = now - self._last_heard > self.silence_timeout
+        if silent:
+            # Nothing from the hub, not even a heartbeat: ask again from where we are.
+            self._last_heard = now
+        # An unanswered request is asked again, whatever the heartbeats say: it or its reply was lost.
+        if self.want_state and (silent or self._overdue(self._states, now)):
             effects += self._snapshot()
-        if self.want_events:
+        if self.want_events and (silent or self._overdue(self._events, now)):
             effects += self._resume()
         return effects
 
+    def _overdue(self, stream: _Stream, now: float) -> bool:
+        return stream.awaiting and now - stream.sent_at > self.silence_timeout
+
     def next_deadline(self) -> float:
-        return self._last_heard + self.silence_timeout
+        deadline = self._last_heard + self.silence_timeout
+        for stream in (self._states, self._events):
+            if stream.awaiting:
+                deadline = min(deadline, stream.sent_at + self.silence_timeout)
+        return deadline
 
     # ---------------------------------------------------------- internals
 
     def _snapshot(self) -> list[Effect]:
         self.resyncs += 1
         self._states.awaiting = True
+        self._states.sent_at = self._now
         return [Request(SnapshotRequest(self.prefix))]
 
     def _resume(self) -> list[Effect]:
         self.resyncs += 1
+        if self._resumed or isinstance(self._since, tuple):
+            cursor = (self.event_epoch or 0, self.event_seq)
+        else:
+            # Until the first answer, the start asked for still holds ("now" or "all the history").
+            cursor = (0, -1 if self._since is Start.NOW else 0)
         self._events.awaiting = True
-        return [Request(ResumeRequest(self.event_epoch or 0, self.event_seq))]
+        self._events.sent_at = self._now
+        self._events.request = cursor
+        return [Request(ResumeRequest(*cursor))]
 
     def _apply(self, update: StateUpdate) -> list[Effect]:
         self.state_seq = update.seq
