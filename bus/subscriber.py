@@ -106,6 +106,25 @@ class Subscriber:
             if out or self.clock() >= deadline:
                 return out
 
+    @property
+    def sockets(self) -> tuple[zmq.Socket[bytes], zmq.Socket[bytes]]:
+        """For a caller's own poll loop: call `process()` when either is readable or at `next_deadline()`."""
+        return self._sub, self._req
+
+    def process(self) -> list[Effect]:
+        """Take what has arrived and run the timers, without waiting."""
+        out: list[Effect] = []
+        if not self._started:
+            self._started = True
+            self._handle(self.core.start(self.clock()), out)
+        self._drain(self._req, reply=True, out=out)
+        self._drain(self._sub, reply=False, out=out)
+        self._handle(self.core.tick(self.clock()), out)
+        return out
+
+    def next_deadline(self) -> float:
+        return self.core.next_deadline()
+
     def follow(self, timeout: float = 1.0) -> Iterator[Effect]:
         """Every effect, forever (for `hakeeper events --follow` and long-running consumers)."""
         while True:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,8 +25,15 @@ from conf.check import check_files
 from conf.diagnostics import EXIT_CONFIG_FATAL
 from conf.dump import to_json_document, to_text
 from conf.load import load
+from services.base import ServiceOptions
 from services.bus_cli import NoHub, fetch_status, render_status, stream_events
 from services.bus_service import serve, settings_from
+from services.ctl import NoNode, ctl
+from services.ctl import reload as reload_node
+from services.node import Node, NodeOptions
+from services.registry import SERVICES, service_class
+from services.supervisor_client import SERVICES as SUPERVISED
+from services.supervisor_client import SupervisorError
 
 DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"
 
@@ -71,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     events.add_argument("--topic", default="", metavar="PREFIX", help="only events whose topic starts with PREFIX")
 
     service = commands.add_parser("service", help="run one of the node's services in the foreground")
-    service.add_argument("name", choices=["bus"], help="the service")
+    service.add_argument("name", choices=["bus", *SERVICES], help="the service")
     _runtime_dir_option(service)
     service.add_argument(
         "-f",
@@ -79,14 +87,40 @@ def _parser() -> argparse.ArgumentParser:
         dest="file",
         default=None,
         metavar="FILE",
-        help="configuration file (for the hakeeper_bus_* keywords of global_defs)",
+        help="configuration file (default $HAKEEPER_CONFIG or /etc/keepalived/keepalived.conf)",
     )
+    service.add_argument("-i", "--config-id", default=None, metavar="ID", help="id for @ID conditional lines")
     service.add_argument(
         "--bus-tcp", metavar="[ADDRESS:]PORT", help="also serve remote subscribers over TCP (address default 127.0.0.1)"
     )
     service.add_argument("--bus-curve-key", metavar="FILE", help="the hub's CURVE certificate (secret) file")
     service.add_argument("--bus-curve-clients", metavar="DIR", help="only these clients' public keys may connect")
     service.add_argument("--bus-history", type=int, metavar="N", help="events kept for resuming subscribers")
+
+    run = commands.add_parser(
+        "run",
+        help="run the node (supervisord and its services) in the foreground",
+        description="Run the node in the foreground. SIGTERM/SIGINT stop it in order and release what it "
+        "installed; SIGHUP reloads every service in place.",
+    )
+    _config_options(run)
+    _runtime_dir_option(run)
+    run.add_argument("-P", "--vrrp", dest="vrrp_only", action="store_true", help="only run the VRRP side")
+    run.add_argument("-C", "--check", dest="check_only", action="store_true", help="only run the checkers (LVS)")
+    run.add_argument("-V", "--dont-release-vrrp", action="store_true", help="leave VIPs and VMACs in place at stop")
+    run.add_argument("-I", "--dont-release-ipvs", action="store_true", help="leave IPVS services in place at stop")
+    run.add_argument("-l", "--log-console", action="store_true", help="services log to this terminal")
+    run.add_argument("-S", "--log-facility", default=None, metavar="N", help="syslog facility local0..local7 (0-7)")
+    run.add_argument("-n", "--dont-fork", action="store_true", help="accepted for keepalived compatibility")
+    run.add_argument("--supervisord-conf", metavar="FILE", help="another supervisord.conf than the shipped one")
+
+    control = commands.add_parser("ctl", help="start, stop, restart or show the node's services")
+    _runtime_dir_option(control)
+    control.add_argument("action", choices=["start", "stop", "restart", "status"])
+    control.add_argument("service", nargs="?", choices=SUPERVISED, help="one service (default: all)")
+
+    reload = commands.add_parser("reload", help="reload the running node's configuration (as SIGHUP)")
+    _runtime_dir_option(reload)
 
     keys = commands.add_parser("bus-keys", help="create a CURVE key pair for the bus's TCP endpoint")
     keys.add_argument("directory", help="where to write NAME.key (public) and NAME.key_secret")
@@ -189,9 +223,41 @@ def _events(args: argparse.Namespace) -> int:
 
 
 def _service(args: argparse.Namespace) -> int:
+    if args.name != "bus":
+        options = ServiceOptions.from_environment(runtime_dir(args.runtime_dir), args.file, args.config_id)
+        return service_class(args.name)(options).main()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
-    settings = settings_from(args.file, args.bus_tcp, args.bus_curve_key, args.bus_curve_clients, args.bus_history)
+    config_file = args.file or os.environ.get("HAKEEPER_CONFIG")
+    settings = settings_from(config_file, args.bus_tcp, args.bus_curve_key, args.bus_curve_clients, args.bus_history)
     return serve(runtime_dir(args.runtime_dir), settings)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.vrrp_only and args.check_only:
+        print("hakeeper: --vrrp and --check exclude each other", file=sys.stderr)
+        return 2
+    facility = "daemon" if args.log_facility is None else f"local{args.log_facility}"
+    options = NodeOptions(
+        config_file=args.file,
+        runtime_dir=runtime_dir(args.runtime_dir),
+        config_id=args.config_id,
+        dont_release_vrrp=args.dont_release_vrrp,
+        dont_release_ipvs=args.dont_release_ipvs,
+        vrrp_only=args.vrrp_only,
+        check_only=args.check_only,
+        log_console=args.log_console,
+        log_facility=facility,
+        supervisord_conf=Path(args.supervisord_conf) if args.supervisord_conf else None,
+    )
+    return Node(options).run()
+
+
+def _ctl(args: argparse.Namespace) -> int:
+    return ctl(runtime_dir(args.runtime_dir), args.action, args.service)
+
+
+def _reload(args: argparse.Namespace) -> int:
+    return reload_node(runtime_dir(args.runtime_dir))
 
 
 def _bus_keys(args: argparse.Namespace) -> int:
@@ -214,6 +280,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "events": _events,
         "service": _service,
         "bus-keys": _bus_keys,
+        "run": _run,
+        "ctl": _ctl,
+        "reload": _reload,
     }
     try:
         return handlers[args.command](args)
@@ -221,7 +290,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         return 130
-    except (NoHub, EndpointError) as exc:
+    except (NoHub, EndpointError, NoNode, SupervisorError) as exc:
         print(f"hakeeper: {exc}", file=sys.stderr)
         return 1
 

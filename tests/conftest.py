@@ -7,7 +7,9 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import textwrap
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from bus.hub import Hub
 from conf.diagnostics import Diagnostics
 from conf.preprocess import Preprocessor
+from tests.lab import Lan
 
 WriteConf = Callable[..., Path]
 
@@ -87,3 +91,37 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0, step: Callabl
             step()
         else:
             time.sleep(0.01)
+
+
+@pytest.fixture
+def lan() -> Iterator[Lan]:
+    """A bridge and nodes in throw-away namespaces (see tests/lab.py), torn down even after a failure."""
+    if not _have_root_and_netns():
+        pytest.skip("needs root and iproute2 for network namespaces")
+    # Short: unix socket paths under it must stay below 108 bytes.
+    workdir = Path(tempfile.mkdtemp(prefix="hkl", dir="/tmp"))
+    network = Lan(workdir)
+    try:
+        yield network
+    finally:
+        network.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def rundir(tmp_path: Path) -> Path:
+    return tmp_path / "run"
+
+
+@pytest.fixture
+def hub(rundir: Path) -> Iterator[Hub]:
+    """A bus hub running in a thread, for tests of the bus and its users."""
+    hub = Hub(rundir, heartbeat_interval=0.1, history_size=50_000)
+    hub.bind()
+    stop = threading.Event()
+    thread = threading.Thread(target=hub.run, args=(stop,), daemon=True)
+    thread.start()
+    yield hub
+    stop.set()
+    thread.join(5)
+    hub.close()

@@ -1,0 +1,27 @@
+"""The node's programs and where each one's code lives (imported only when it runs)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import cast
+
+from services.base import Service, ServiceOptions
+from services.idle import idle_service
+
+# name -> (module:class, or None while the service is a placeholder; keepalived's syslog ident)
+SERVICES: dict[str, tuple[str | None, str]] = {
+    "vrrp": (None, "Keepalived_vrrp"),
+    "healthcheck": (None, "Keepalived_healthcheckers"),
+    "ipvs": (None, "Keepalived_healthcheckers"),
+    "netconfig": ("services.netconfig.service:NetconfigService", "Keepalived_vrrp"),
+    "notifier": (None, "Keepalived"),
+}
+
+
+def service_class(name: str) -> Callable[[ServiceOptions], Service]:
+    where, ident = SERVICES[name]
+    if where is None:
+        return idle_service(name, ident)
+    module_name, _, class_name = where.partition(":")
+    return cast(Callable[[ServiceOptions], Service], getattr(importlib.import_module(module_name), class_name))
