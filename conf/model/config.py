@@ -26,6 +26,7 @@ from conf.model.lvs import SslConfig, VirtualServer
 from conf.model.lvs_group import VirtualServerGroup
 from conf.model.lvs_validate import validate_lvs
 from conf.model.routes import RouteEntry, format_route, parse_static_route
+from conf.model.rule_preferences import assign_rule_preferences
 from conf.model.rules import RuleEntry, format_rule, parse_static_rule
 from conf.model.trackers import TrackFile, TrackProcess, VrrpScript
 from conf.model.vrrp import SyncGroup, VrrpInstance
@@ -77,5 +78,5 @@ class Config(Block):
     def complete(self, cx: Cx, scope: Scope) -> Config | None:
         """Cross-references between blocks: names used here and defined there."""
         config = validate_global(self, cx)
-        config = validate_vrrp(config, cx)
+        config = assign_rule_preferences(validate_vrrp(config, cx))
         return validate_lvs(config, cx)

@@ -680,8 +680,6 @@ def format_route(entry: RouteEntry) -> str:
         words += ["dev", entry.dev]
     if entry.onlink:
         words.append("onlink")
-    if entry.encap is not None:
-        words.append(_format_encap(entry.encap))
     if entry.expires is not None:
         words += ["expires", str(entry.expires)]
     for name in (
@@ -726,5 +724,8 @@ def format_route(entry: RouteEntry) -> str:
         words += ["track_group", quote(entry.track_group)]
     if entry.family == 6 and ":" not in " ".join(words):
         words.append("inet6")
+    # Last before the nexthops: the encap's own keywords (hoplimit, tos, ...) would take the route's.
+    if entry.encap is not None:
+        words.append(_format_encap(entry.encap))
     words += [_format_nexthop(hop) for hop in entry.nexthops]
     return " ".join(words)

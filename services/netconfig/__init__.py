@@ -1,0 +1,1 @@
+"""netconfig: the one service that changes the kernel's addresses, routes, rules and VMAC links."""
