@@ -48,12 +48,18 @@ def status_document(core: SubscriberCore, where: Path | TcpEndpoint) -> dict[str
     trackers: dict[str, Value] = {}
     counters: dict[str, Value] = {"bus": dict(core.counters)}
     others: dict[str, Value] = {}
+    static: dict[str, Value] = {}
+    lifecycle: dict[str, Value] = {}
     for key, value in sorted(state.items()):
         parts = key.split("/")
         if parts[0] == "vrrp" and len(parts) == 2:
             instances.setdefault(parts[1], {}).update(value if isinstance(value, dict) else {"value": value})
-        elif parts[0] == "net" and len(parts) == 3 and parts[2] == "vips":
-            instances.setdefault(parts[1], {})["vips"] = value
+        elif parts[0] == "net" and len(parts) == 3 and parts[1] == "static":
+            static[parts[2]] = value
+        elif parts[0] == "net" and len(parts) == 3:
+            instances.setdefault(parts[1], {})[parts[2]] = value
+        elif parts[0] == "service" and len(parts) == 2 and isinstance(value, Mapping):
+            lifecycle[parts[1]] = value.get("state")
         elif parts[0] == "track" and len(parts) >= 3:
             trackers["/".join(parts[1:])] = value
         elif parts[0] == "counters" and len(parts) == 2:
@@ -66,14 +72,17 @@ def status_document(core: SubscriberCore, where: Path | TcpEndpoint) -> dict[str
         if isinstance(info, Mapping):
             last_seen = float(info.get("last_seen", 0.0))
             services[name] = {
-                "alive": last_seen <= ALIVE_WITHIN,
+                "alive": last_seen <= ALIVE_WITHIN and lifecycle.get(name) != "stopped",
                 "pid": info.get("pid"),
                 "epoch": info.get("epoch"),
                 "synced": info.get("synced"),
                 "last_seen": last_seen,
+                "state": lifecycle.get(name),
             }
         else:
-            services[name] = {"alive": False, "pid": None, "epoch": None, "synced": False, "last_seen": None}
+            services[name] = {
+                "alive": False, "pid": None, "epoch": None, "synced": False, "last_seen": None, "state": None,
+            }  # fmt: skip
     return {
         "schema_version": STATUS_SCHEMA_VERSION,
         "bus": {
@@ -83,6 +92,7 @@ def status_document(core: SubscriberCore, where: Path | TcpEndpoint) -> dict[str
         },
         "services": services,
         "instances": instances,
+        "static": static,
         "trackers": trackers,
         "counters": counters,
         "other": others,
@@ -98,7 +108,8 @@ def render_status(document: Mapping[str, Any], out: TextIO) -> None:
             seen = f"pid {info['pid']}, heard {info['last_seen']:.1f}s ago{'' if info['synced'] else ', syncing'}"
             out.write(f"  {name:<12} alive   {seen}\n")
         else:
-            out.write(f"  {name:<12} {'silent' if info['pid'] else 'absent'}\n")
+            quiet = "stopped" if info.get("state") == "stopped" else "silent" if info["pid"] else "absent"
+            out.write(f"  {name:<12} {quiet}\n")
     out.write("\ninstances\n")
     if not document["instances"]:
         out.write("  (none published)\n")
@@ -109,6 +120,14 @@ def render_status(document: Mapping[str, Any], out: TextIO) -> None:
             f" (effective {info.get('effective_priority', '?')})"
             f"  vips desired {_addresses(vips.get('desired'))} installed {_addresses(vips.get('installed'))}\n"
         )
+    if document.get("static"):
+        out.write("\nstatic\n")
+        for kind, info in document["static"].items():
+            entries = info if isinstance(info, dict) else {}
+            out.write(
+                f"  {kind:<12} desired {_addresses(entries.get('desired'))}"
+                f" installed {_addresses(entries.get('installed'))}\n"
+            )
     if document["trackers"]:
         out.write("\ntrackers\n")
         for name, info in document["trackers"].items():

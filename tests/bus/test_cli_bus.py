@@ -43,6 +43,8 @@ def publish_node_state(rundir: Path) -> Publisher:
     assert vrrp.flush(5)
     net = Publisher("netconfig", rundir, ping_interval=0.2)
     net.set("net/VI_1/vips", {"desired": ["192.0.2.100/24"], "installed": ["192.0.2.100/24"]})
+    net.set("net/static/address", {"desired": ["198.51.100.5/24 dev eth0"], "installed": []})
+    net.set("service/netconfig", {"state": "running", "pid": 1})
     net.post("net/VI_1", {"added": "192.0.2.100/24"})
     assert net.flush(5)
     vrrp.close()  # the hub keeps its state; it will be reported silent soon, not absent
@@ -56,7 +58,11 @@ def test_status_json_is_the_documented_document(node: Path) -> None:
         assert result.returncode == 0, result.stderr
         document = json.loads(result.stdout)
         assert document["schema_version"] == 1
-        assert set(document) == {"schema_version", "bus", "services", "instances", "trackers", "counters", "other"}
+        assert set(document) == {
+            "schema_version", "bus", "services", "instances", "static", "trackers", "counters", "other",
+        }  # fmt: skip
+        assert document["static"] == {"address": {"desired": ["198.51.100.5/24 dev eth0"], "installed": []}}
+        assert document["other"] == {}
         instance = document["instances"]["VI_1"]
         assert (instance["state"], instance["base_priority"], instance["effective_priority"]) == ("MASTER", 100, 102)
         assert instance["vips"] == {"desired": ["192.0.2.100/24"], "installed": ["192.0.2.100/24"]}
@@ -64,15 +70,18 @@ def test_status_json_is_the_documented_document(node: Path) -> None:
         assert document["counters"]["vrrp"] == {"adverts_sent": 12, "drop_bad_ttl": 1}
         services = document["services"]
         assert services["netconfig"]["alive"] is True and services["netconfig"]["synced"] is True
+        assert services["netconfig"]["state"] == "running"
         assert services["healthcheck"] == {
             "alive": False,
             "pid": None,
             "epoch": None,
             "synced": False,
             "last_seen": None,
+            "state": None,
         }
         text = run("status", "--runtime-dir", str(node)).stdout
         assert "VI_1" in text and "MASTER" in text and "192.0.2.100/24" in text and "netconfig    alive" in text
+        assert "198.51.100.5/24 dev eth0" in text
     finally:
         net.close()
 
