@@ -109,9 +109,19 @@ def test_ctl_restart_of_one_service_leaves_the_others_running(
     node = started(lan, write_conf)
     become_master(node)
     before = node.pids()
-    result = node.ctl("restart", service)
-    assert result.returncode == 0, result.stderr
-    wait_for(node.all_running)
+    stop = threading.Event()
+    samples: list[set[str]] = []
+    sampler = threading.Thread(target=_sample_addresses, args=(node, stop, samples))
+    sampler.start()
+    try:
+        result = node.ctl("restart", service)
+        assert result.returncode == 0, result.stderr
+        wait_for(node.all_running)
+    finally:
+        stop.set()
+        sampler.join()
+    # Sampled every 10 ms through the restart: no address ever went away.
+    assert len(samples) > 10 and all({VIP, VIP6, STATIC} <= sample for sample in samples)
     after = node.pids()
     assert after[service] != before[service]
     assert {k: v for k, v in after.items() if k != service} == {k: v for k, v in before.items() if k != service}
