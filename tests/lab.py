@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,25 @@ class LabNode:
             return []
         links = json.loads(out.stdout or "[]")
         return [info for link in links for info in link.get("addr_info", [])]
+
+    @contextlib.contextmanager
+    def sampling_addresses(self, every: float = 0.01) -> Iterator[list[set[str]]]:
+        """The addresses of eth0, sampled every `every` seconds while the block runs."""
+        samples: list[set[str]] = []
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.is_set():
+                samples.append(self.addresses())
+                stop.wait(every)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            yield samples
+        finally:
+            stop.set()
+            sampler.join()
 
     def processes(self) -> list[int]:
         return [int(pid) for pid in ip("netns", "pids", self.ns, check=False).stdout.split()]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import signal
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -109,17 +107,10 @@ def test_ctl_restart_of_one_service_leaves_the_others_running(
     node = started(lan, write_conf)
     become_master(node)
     before = node.pids()
-    stop = threading.Event()
-    samples: list[set[str]] = []
-    sampler = threading.Thread(target=_sample_addresses, args=(node, stop, samples))
-    sampler.start()
-    try:
+    with node.sampling_addresses() as samples:
         result = node.ctl("restart", service)
         assert result.returncode == 0, result.stderr
         wait_for(node.all_running)
-    finally:
-        stop.set()
-        sampler.join()
     # Sampled every 10 ms through the restart: no address ever went away.
     assert len(samples) > 10 and all({VIP, VIP6, STATIC} <= sample for sample in samples)
     after = node.pids()
@@ -149,12 +140,6 @@ def test_a_killed_service_is_restarted_by_supervisord(lan: Lan, write_conf: Writ
     }
 
 
-def _sample_addresses(node: LabNode, stop: threading.Event, samples: list[set[str]]) -> None:
-    while not stop.is_set():
-        samples.append(node.addresses())
-        time.sleep(0.01)
-
-
 @pytest.mark.parametrize("how", ["sighup", "reload-command"])
 def test_reload_with_an_unchanged_config_restarts_nothing_and_moves_no_address(
     lan: Lan, write_conf: WriteConf, how: str
@@ -162,20 +147,13 @@ def test_reload_with_an_unchanged_config_restarts_nothing_and_moves_no_address(
     node = started(lan, write_conf)
     become_master(node)
     before = node.pids()
-    stop = threading.Event()
-    samples: list[set[str]] = []
-    sampler = threading.Thread(target=_sample_addresses, args=(node, stop, samples))
-    sampler.start()
-    try:
+    with node.sampling_addresses() as samples:
         if how == "sighup":
             node.send_signal(signal.SIGHUP)
         else:
             assert node.hakeeper("reload", "--runtime-dir", str(node.runtime_dir)).returncode == 0
         for service in SERVICES:
             wait_for(lambda service=service: "Reload finished" in node.service_log(service))  # type: ignore[misc]
-    finally:
-        stop.set()
-        sampler.join()
     assert node.pids() == before
     assert samples and all({VIP, VIP6, STATIC} <= sample for sample in samples)
 
