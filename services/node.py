@@ -31,6 +31,7 @@ from bus.endpoints import ensure_runtime_dir
 from conf.check import check_files
 from conf.diagnostics import EXIT_CONFIG_FATAL
 from services.base import ServiceOptions, setup_logging
+from services.orphans import become_subreaper, stop_orphans
 from services.pidfile import PidFile, PidFileBusy
 from services.supervisor_client import SERVICES, STOP_ORDER, Supervisor, SupervisorError
 
@@ -38,6 +39,7 @@ log = logging.getLogger("Keepalived")
 
 SUPERVISORD_START_TIMEOUT = 15.0
 SUPERVISORD_EXIT_TIMEOUT = 30.0
+ORPHAN_STOP_TIMEOUT = 10.0
 LOG_MAXBYTES = 10 * 1024 * 1024
 PIDFILE_NAME = "hakeeper.pid"
 ACTIVE_STATES = {"RUNNING", "STARTING", "BACKOFF"}
@@ -93,6 +95,8 @@ class Node:
         return 1
 
     def _run_supervised(self) -> int:
+        if not become_subreaper():
+            log.warning("cannot become a child subreaper: services would outlive a crashed supervisord")
         self._install_signals()
         try:
             self._start_supervisord()
@@ -114,6 +118,7 @@ class Node:
                     return 0
             if process.poll() is not None:
                 log.error("supervisord exited unexpectedly (status %s); stopping", process.returncode)
+                stop_orphans(STOP_ORDER, ORPHAN_STOP_TIMEOUT, log=log.info)
                 return 1
 
     # -------------------------------------------------------------- actions

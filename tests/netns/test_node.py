@@ -210,3 +210,18 @@ def test_log_console_sends_the_services_output_to_the_terminal(lan: Lan, write_c
     wait_for(lambda: "Keepalived_vrrp[" in node.log_text() and "Keepalived_healthcheckers[" in node.log_text())
     assert node.stop() == 0
     assert "Keepalived_vrrp[" in node.log_text() and "Stopped" in node.log_text()
+
+
+def test_a_killed_supervisord_leaves_no_service_and_no_vip_behind(lan: Lan, write_conf: WriteConf) -> None:
+    node = started(lan, write_conf)
+    become_master(node)
+    services = set(node.pids().values())
+    supervisord_pid = int((node.runtime_dir / "supervisord.pid").read_text())
+    node.exec("kill", "-KILL", str(supervisord_pid))
+    assert node.process is not None
+    assert node.process.wait(60) == 1
+    assert "supervisord exited unexpectedly" in node.log_text()
+    assert "stopping orphaned vrrp" in node.log_text()
+    assert not services & set(node.processes()), "a service outlived its supervisord"
+    assert node.processes() == []
+    assert not {VIP, STATIC} & node.addresses()  # stopped in order: vrrp, then netconfig released
