@@ -33,6 +33,7 @@ from services.supervisor_client import Supervisor, SupervisorError
 
 ROOT = Path(__file__).resolve().parents[1]
 HAKEEPER = [sys.executable, "-m", "services.cli"]
+KEEPALIVED = "/usr/sbin/keepalived"
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 30.0
 
@@ -107,6 +108,19 @@ class LabNode:
         assert process.stdout is not None
         for line in process.stdout:
             lines.append(line)
+
+    def start_keepalived(self, conf: Path, *flags: str) -> None:
+        """Debian's keepalived 2.2.7 on this node, in the foreground, logging to the console (see `log_text`)."""
+        self.output = []
+        pids = self.workdir / "keepalived-pids"
+        pids.mkdir(exist_ok=True)
+        self.process = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns, KEEPALIVED, "--dont-fork", "--log-console", "--log-detail",
+             "--no-syslog", "-f", str(conf), "-p", str(pids / "keepalived.pid"), "-r", str(pids / "vrrp.pid"),
+             "-c", str(pids / "checkers.pid"), *flags],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        threading.Thread(target=self._collect, args=(self.process, self.output), daemon=True).start()
 
     def all_running(self) -> bool:
         if self.process is not None and self.process.poll() is not None:

@@ -408,7 +408,7 @@ class NetconfigService(Service):
         self.bus.set("counters/netconfig", dict(sorted(counters.items())))
 
     def _log_transitions(self, actions: Iterable[Action]) -> None:
-        """keepalived's `(VI_1) Setting VIPs.` lines, when an instance's entries start or stop being wanted.
+        """keepalived's `(VI_1) setting VIPs.` lines, when an instance's entries start or stop being wanted.
 
         A restart that finds them already in place has nothing to say.
         """
@@ -424,7 +424,7 @@ class NetconfigService(Service):
                 self._masters.add(name)
             else:
                 self._masters.discard(name)
-            verb = "Setting" if master else "Removing"
+            verb = "setting" if master else "removing"
             log = self.instance_log(name)
             if (name, "address") in changed:
                 if instance.virtual_ipaddress:

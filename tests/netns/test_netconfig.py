@@ -303,7 +303,7 @@ def test_every_address_option_is_applied_and_vips_follow_the_state(node: Node) -
     node.vrrp("VI_1", "FAULT")
     wait_for(lambda: has_none(node, *VIPS), step=node.pump)
     log = node.log()
-    assert "(VI_1) Setting VIPs." in log and "(VI_1) Setting E-VIPs." in log and "(VI_1) Removing VIPs." in log
+    assert "(VI_1) setting VIPs." in log and "(VI_1) setting E-VIPs." in log and "(VI_1) removing VIPs." in log
     node.assert_foreign_untouched()
 
 
