@@ -79,7 +79,7 @@ def message_types(datagram: bytes) -> list[int]:
 
 
 class NetlinkWatch:
-    def __init__(self, receive_buffer: int = RECEIVE_BUFFER) -> None:
+    def __init__(self, receive_buffer: int = RECEIVE_BUFFER, groups: int = GROUPS) -> None:
         self.socket = socket.socket(
             socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE
         )
@@ -88,7 +88,7 @@ class NetlinkWatch:
             self.socket.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, receive_buffer)
         except PermissionError:
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
-        self.socket.bind((0, GROUPS))
+        self.socket.bind((0, groups))
 
     def fileno(self) -> int:
         return self.socket.fileno()
