@@ -12,7 +12,7 @@ from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# A service that notes its SIGTERM in the file argv[3] and exits.
+# A service that notes its SIGTERM in the file argv[3] and exits; argv[3].ready says its handler is set.
 SERVICE = """
 import signal, sys, time
 def stop(signum, frame):
@@ -20,6 +20,8 @@ def stop(signum, frame):
         log.write(sys.argv[2] + "\\n")
     sys.exit(0)
 signal.signal(signal.SIGTERM, stop)
+with open(sys.argv[3] + ".ready", "a") as ready:
+    ready.write(sys.argv[2] + "\\n")
 while True:
     time.sleep(1)
 """
@@ -35,8 +37,13 @@ import os, subprocess, sys, time
 from services.orphans import become_subreaper, children, stop_orphans
 assert become_subreaper()
 subprocess.run([sys.executable, "-c", sys.argv[1], sys.argv[2], sys.argv[3], "bus", "vrrp", "netconfig"], check=True)
+def ready():
+    try:
+        return len(open(sys.argv[3] + ".ready").read().split())
+    except FileNotFoundError:
+        return 0
 deadline = time.monotonic() + 10
-while len(children(os.getpid())) < 3 and time.monotonic() < deadline:
+while (len(children(os.getpid())) < 3 or ready() < 3) and time.monotonic() < deadline:
     time.sleep(0.02)
 print(stop_orphans(["vrrp", "netconfig", "bus"], 5.0))
 """
