@@ -14,6 +14,8 @@ from services.supervisor_client import SERVICES, STOP_ORDER, ProgramStatus, Supe
 
 EXIT_NOT_RUNNING = 3  # as `supervisorctl status` and LSB status actions
 ACTIVE = {"RUNNING", "STARTING", "BACKOFF"}
+HANDS_OVER = {"vrrp"}
+HANDOVER_SIGNAL = "USR2"
 
 
 class NoNode(Exception):
@@ -30,6 +32,9 @@ def ctl(runtime_dir: Path, action: str, service: str | None, out: TextIO = sys.s
     if action in ("stop", "restart"):
         for name in names or STOP_ORDER:
             if _state(supervisor, name) in ACTIVE:
+                if action == "restart" and name in HANDS_OVER:
+                    # Told that a successor follows, vrrp stops without giving up its MASTER roles.
+                    supervisor.signal(name, HANDOVER_SIGNAL)
                 supervisor.stop(name)
                 print(f"{name}: stopped", file=out)
     if action in ("start", "restart"):

@@ -11,7 +11,7 @@ from services.idle import idle_service
 
 # name -> (module:class, or None while the service is a placeholder; keepalived's syslog ident)
 SERVICES: dict[str, tuple[str | None, str]] = {
-    "vrrp": (None, "Keepalived_vrrp"),
+    "vrrp": ("services.vrrp.service:VrrpService", "Keepalived_vrrp"),
     "healthcheck": (None, "Keepalived_healthcheckers"),
     "ipvs": (None, "Keepalived_healthcheckers"),
     "netconfig": ("services.netconfig.service:NetconfigService", "Keepalived_vrrp"),

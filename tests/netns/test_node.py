@@ -44,11 +44,8 @@ def started(lan: Lan, write_conf: WriteConf, *flags: str, conf: str = CONF) -> L
 
 
 def become_master(node: LabNode) -> None:
-    """Play vrrp's part: say VI_1 is MASTER on the node's bus, and wait for netconfig to install."""
-    publisher = node.publisher()
-    publisher.set("vrrp/VI_1", {"state": "MASTER"})
-    publisher.flush(5)
-    wait_for(lambda: {VIP, VIP6, STATIC} <= node.addresses())
+    """Alone on its LAN, VI_1 becomes MASTER when its master down timer runs out; netconfig installs."""
+    wait_for(lambda: {VIP, VIP6, STATIC} <= node.addresses(), timeout=15)
 
 
 def stop_order(node: LabNode) -> list[str]:
