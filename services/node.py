@@ -139,13 +139,15 @@ class Node:
 
     def stop(self) -> None:
         log.info("Stopping")
+        self._signal_first()
         for name in STOP_ORDER:
             try:
                 states = {program.name: program.state for program in self.supervisor.status()}
                 if states.get(name) in ACTIVE_STATES:
                     self.supervisor.stop(name)
             except SupervisorError as exc:
-                log.error("stopping %s: %s", name, exc)
+                if "NOT_RUNNING" not in str(exc):  # it stopped between the two calls
+                    log.error("stopping %s: %s", name, exc)
         with contextlib.suppress(SupervisorError):
             self.supervisor.shutdown()
         process = self._supervisord()
@@ -156,6 +158,17 @@ class Node:
             process.kill()
             process.wait()
         log.info("Stopped")
+
+    def _signal_first(self) -> None:
+        """SIGTERM the first service to stop (vrrp) straight away: its priority 0 adverts hand the
+        VIPs over, and each round trip to supervisord before they leave delays the backup's takeover."""
+        try:
+            first = next((p for p in self.supervisor.status() if p.name == STOP_ORDER[0]), None)
+        except SupervisorError:
+            return
+        if first is not None and first.state == "RUNNING" and first.pid > 0:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(first.pid, signal.SIGTERM)
 
     # ---------------------------------------------------------- supervisord
 

@@ -136,6 +136,11 @@ class VirtualRouter:
         return self._fault_reason
 
     @property
+    def primary_address(self) -> IPAddress | None:
+        """The address this router's adverts come from, which breaks ties between equal priorities."""
+        return self._primary
+
+    @property
     def master_address(self) -> IPAddress | None:
         """The source of the last advert accepted from a MASTER (keepalived's master_saddr)."""
         return self._master_address

@@ -8,6 +8,7 @@ second, and building it each time is most of the cost of a send.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,7 @@ from conf.model.routes import format_route
 from conf.model.rules import format_rule
 from conf.model.vrrp import VrrpInstance
 from services.vrrp.acceptance import Expectation
-from services.vrrp.codec import AH_LENGTH, AUTH_AH, Advert, ah_payload, build
+from services.vrrp.codec import AH_LENGTH, AUTH_AH, AUTH_PASS, Advert, ah_payload, build
 from services.vrrp.core import VirtualRouter
 from services.vrrp.settings import IPAddress, RouterSettings
 from services.vrrp.trackers import TrackerSet
@@ -35,6 +36,9 @@ class Instance:
     spec: EndpointSpec
     ah_sequence: int = 0  # AH: the last sequence number sent or accepted
     _messages: dict[tuple[int, float, IPAddress, IPAddress], bytes] = field(default_factory=dict)
+    # The last advert accepted without remark, by everything its acceptance depended on: a BACKUP
+    # hears the same bytes from its MASTER every interval, and they need checking only once.
+    last_accepted: tuple[Hashable, Advert] | None = None
 
     @property
     def name(self) -> str:
@@ -50,7 +54,8 @@ class Instance:
             interval=interval,
             addresses=exp.addresses,
             auth_type=auth_type,
-            auth_data=exp.auth_data if exp.version == 2 else b"",
+            # Only a PASS password travels in the message; an AH key is for the ICV alone.
+            auth_data=exp.auth_data if exp.version == 2 and auth_type == AUTH_PASS else b"",
         )
 
     def builder(self, priority: int, interval: float) -> Builder:
@@ -85,7 +90,9 @@ class Instance:
         return make
 
     def forget_messages(self) -> None:
+        """After a change of what the adverts look like, sent or expected."""
         self._messages.clear()
+        self.last_accepted = None
 
     def bus_value(self) -> dict[str, Any]:
         """What `vrrp/<instance>` holds: the state, and what an operator or netconfig reads of it."""
@@ -101,7 +108,7 @@ class Instance:
             "version": settings.version,
             "family": settings.family,
             "advert_int": settings.advert_int,
-            "source_ip": str(settings_source(router)) if settings_source(router) is not None else None,
+            "source_ip": str(source) if (source := router.primary_address) is not None else None,
             "master_ip": str(master) if master is not None else None,
             "master_priority": router.master_priority or None,
             "fault_reason": router.fault_reason if router.fault else None,
@@ -109,10 +116,6 @@ class Instance:
             "desired": desired_sets(self.config) if str(router.state) == "MASTER" else {},
         }
         return value
-
-
-def settings_source(router: VirtualRouter) -> IPAddress | None:
-    return router.settings.primary_address
 
 
 def desired_sets(instance: VrrpInstance) -> dict[str, list[str]]:

@@ -29,7 +29,7 @@ from conf.model.config import Config
 from services.base import Service, ServiceOptions, Watch
 from services.netconfig.desired import assign_vmac_names
 from services.netconfig.service import link_facts
-from services.vrrp.acceptance import Arrival, Note, receive
+from services.vrrp.acceptance import Arrival, Note, receive, unknown_vrid
 from services.vrrp.actions import (
     Action,
     AnnounceSource,
@@ -41,7 +41,7 @@ from services.vrrp.actions import (
     SendAdvert,
     Transition,
 )
-from services.vrrp.codec import BadAdvert, ChecksumMode, unwrap_ipv4
+from services.vrrp.codec import Advert, BadAdvert, ChecksumMode, unwrap_ipv4
 from services.vrrp.core import VirtualRouter
 from services.vrrp.handover import (
     HANDOVER_KEY,
@@ -457,40 +457,57 @@ class VrrpService(Service):
         self.counters["adverts_received"] += 1
         self._counters_dirty = True
         names = self.wire.candidates(incoming)
-        if len(names) > 1:
+        shared = len(names) > 1
+        if shared:
             names = tuple(n for n in names if peer_for(incoming.src, self.instances[n].spec.peers) is not None)
         if not names:
             self.counters["drop_unknown_vrid"] += 1
             if self._running is not None and self._running.global_defs.log_unknown_vrids:
-                self.log.info(
-                    "Unknown VRID %s received on %s from %s", incoming.vrid, incoming.key.ifname, incoming.src
-                )
+                where = incoming.key.ifname or "any"
+                bad = unknown_vrid(incoming.vrid or 0, where, incoming.src if shared else None)
+                self.log.info("%s", bad.log_line())
             return
         instance = self.instances[names[0]]
         router = instance.router
+        check = instance.expectation.checks_addresses(
+            src=incoming.src, master=router.master_address, backup=router.state is State.BACKUP
+        )
+        advert = self._accept(instance, incoming, check)
+        if advert is None:
+            return
+        now = self.clock()
+        actions = router.advert_received(Received.from_advert(advert, incoming.src), now)
+        if actions:
+            self._execute(actions, now)
+        self._reschedule(self._touched(instance.name, actions))
+
+    def _accept(self, instance: Instance, incoming: Incoming, check: bool) -> Advert | None:
+        """The advert if the instance accepts it; None (counted, logged) if it is dropped."""
+        header = incoming.ip_header
+        # Everything acceptance reads, except the IPv4 identification and header checksum, which
+        # change with every datagram (the kernel has verified the checksum).
+        key = (incoming.payload, header[:4], header[6:10], incoming.src, incoming.dst, incoming.ttl, check)
+        cached = instance.last_accepted
+        if cached is not None and cached[0] == key:
+            return cached[1]
         try:
             if incoming.family == 4:
-                arrival = Arrival.from_ipv4(unwrap_ipv4(incoming.ip_header + incoming.payload))
+                arrival = Arrival.from_ipv4(unwrap_ipv4(header + incoming.payload))
             else:
                 arrival = Arrival(incoming.payload, incoming.src, incoming.dst, incoming.ttl)
-            check = instance.expectation.checks_addresses(
-                src=incoming.src, master=router.master_address, backup=router.state is State.BACKUP
-            )
             accepted = receive(arrival, instance.expectation, check_addresses=check, ah_sequence=instance.ah_sequence)
         except BadAdvert as bad:
             self.counters[f"drop_{bad.reason}"] += 1
             if not bad.quiet:
                 self.log.info("%s", bad.log_line(instance.name))
-            return
+            return None
         for note in accepted.notes:
             self._note(instance, note)
         if accepted.ah_sequence is not None:
             instance.ah_sequence = accepted.ah_sequence
-        now = self.clock()
-        actions = router.advert_received(Received.from_advert(accepted.advert, incoming.src), now)
-        if actions:
-            self._execute(actions, now)
-        self._reschedule(self._touched(instance.name, actions))
+        elif not accepted.notes:
+            instance.last_accepted = (key, accepted.advert)
+        return accepted.advert
 
     def _note(self, instance: Instance, note: Note) -> None:
         self.counters[note.kind] += 1

@@ -491,6 +491,8 @@ class Wire:
         self._by_fd: dict[int, VrrpSocket] = {}
         self._down: dict[SocketKey, str] = {}  # keys wanted but not open, and why
         self._ever_opened: set[SocketKey] = set()
+        # (socket, VRID) -> instances: the demultiplexer's table, rebuilt whenever an endpoint's key may change.
+        self._by_vrid: dict[tuple[SocketKey, int], tuple[str, ...]] = {}
 
     def __enter__(self) -> Self:
         return self
@@ -527,6 +529,7 @@ class Wire:
         for ifname in {e.spec.ifname for e in self._endpoints.values() if e.spec.ifname is not None}:
             indexes[ifname] = self.interfaces.index(ifname)
         self._choose_sources(indexes, events)
+        self._index_vrids()
         wanted: dict[SocketKey, int | None] = {}
         buffers: Counter[SocketKey] = Counter()
         for endpoint in self._endpoints.values():
@@ -551,6 +554,13 @@ class Wire:
                 continue
             self._open_socket(key, ifindex, buffers[key], events)
         return events
+
+    def _index_vrids(self) -> None:
+        table: dict[tuple[SocketKey, int], list[str]] = {}
+        for name, endpoint in self._endpoints.items():
+            if endpoint.key is not None:
+                table.setdefault((endpoint.key, endpoint.spec.vrid), []).append(name)
+        self._by_vrid = {where: tuple(names) for where, names in table.items()}
 
     def _choose_sources(self, indexes: Mapping[str, int | None], events: list[WireEvent]) -> None:
         excluded: dict[str | None, set[IPAddress]] = {}
@@ -650,7 +660,9 @@ class Wire:
         """The instances a packet may be for: those on its socket with its VRID (more than one only for
         unicast instances sharing a VRID, told apart by their peers with `peer_for`)."""
         vrid = incoming.vrid
-        return tuple(name for name, e in self._endpoints.items() if e.key == incoming.key and e.spec.vrid == vrid)
+        if vrid is None:
+            return ()
+        return self._by_vrid.get((incoming.key, vrid), ())
 
     def spec(self, name: str) -> EndpointSpec:
         return self._endpoints[name].spec
