@@ -1,3 +1,4 @@
+# ruff: noqa: PLC0415  (imports are local to the command that needs them; see SUPERVISED)
 """The `hakeeper` command."""
 
 from __future__ import annotations
@@ -21,19 +22,11 @@ from bus.endpoints import (
     runtime_dir,
     write_curve_keys,
 )
-from conf.check import check_files
-from conf.diagnostics import EXIT_CONFIG_FATAL
-from conf.dump import to_json_document, to_text
-from conf.load import load
-from services.base import ServiceOptions
-from services.bus_cli import NoHub, fetch_status, render_status, stream_events
-from services.bus_service import serve, settings_from
-from services.ctl import NoNode, ctl
-from services.ctl import reload as reload_node
-from services.node import Node, NodeOptions
-from services.registry import SERVICES, service_class
-from services.supervisor_client import SERVICES as SUPERVISED
-from services.supervisor_client import SupervisorError
+from services.registry import SERVICES
+
+# Each command imports what it needs when it runs: a node runs a process per service, and
+# every module a service does not use costs memory in each of them.
+SUPERVISED = (*SERVICES, "bus")
 
 DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"
 
@@ -163,6 +156,8 @@ def _config_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _check_config(args: argparse.Namespace) -> int:
+    from conf.check import check_files
+
     report = check_files(args.file, args.peer, config_id=args.config_id, strict_env=args.strict_env)
     for line in report.lines():
         print(line, file=sys.stderr)
@@ -170,6 +165,10 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _dump_config(args: argparse.Namespace) -> int:
+    from conf.diagnostics import EXIT_CONFIG_FATAL
+    from conf.dump import to_json_document, to_text
+    from conf.load import load
+
     loaded = load(args.file, config_id=args.config_id)
     for diagnostic in loaded.diagnostics.sorted():
         print(diagnostic.render(), file=sys.stderr)
@@ -199,6 +198,8 @@ def _bus_where(args: argparse.Namespace) -> Path | TcpEndpoint:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from services.bus_cli import fetch_status, render_status
+
     where = _bus_where(args)
     document = fetch_status(where, curve=where.curve if isinstance(where, TcpEndpoint) else None)
     if args.json:
@@ -210,6 +211,8 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _events(args: argparse.Namespace) -> int:
+    from services.bus_cli import stream_events
+
     where = _bus_where(args)
     return stream_events(
         where,
@@ -224,8 +227,13 @@ def _events(args: argparse.Namespace) -> int:
 
 def _service(args: argparse.Namespace) -> int:
     if args.name != "bus":
+        from services.base import ServiceOptions
+        from services.registry import service_class
+
         options = ServiceOptions.from_environment(runtime_dir(args.runtime_dir), args.file, args.config_id)
         return service_class(args.name)(options).main()
+    from services.bus_service import serve, settings_from
+
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     config_file = args.file or os.environ.get("HAKEEPER_CONFIG")
     settings = settings_from(config_file, args.bus_tcp, args.bus_curve_key, args.bus_curve_clients, args.bus_history)
@@ -233,6 +241,8 @@ def _service(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from services.node import Node, NodeOptions
+
     if args.vrrp_only and args.check_only:
         print("hakeeper: --vrrp and --check exclude each other", file=sys.stderr)
         return 2
@@ -253,10 +263,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _ctl(args: argparse.Namespace) -> int:
+    from services.ctl import ctl
+
     return ctl(runtime_dir(args.runtime_dir), args.action, args.service)
 
 
 def _reload(args: argparse.Namespace) -> int:
+    from services.ctl import reload as reload_node
+
     return reload_node(runtime_dir(args.runtime_dir))
 
 
@@ -290,9 +304,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except KeyboardInterrupt:
         return 130
-    except (NoHub, EndpointError, NoNode, SupervisorError) as exc:
+    except Exception as exc:
+        if not isinstance(exc, _user_errors()):
+            raise
         print(f"hakeeper: {exc}", file=sys.stderr)
         return 1
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """What a command reports in one line: no node, no hub, a refusal of supervisord."""
+    from services.bus_cli import NoHub
+    from services.ctl import NoNode
+    from services.supervisor_client import SupervisorError
+
+    return (NoHub, EndpointError, NoNode, SupervisorError)
 
 
 if __name__ == "__main__":

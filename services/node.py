@@ -43,6 +43,7 @@ ORPHAN_STOP_TIMEOUT = 10.0
 LOG_MAXBYTES = 10 * 1024 * 1024
 PIDFILE_NAME = "hakeeper.pid"
 ACTIVE_STATES = {"RUNNING", "STARTING", "BACKOFF"}
+CHECKERS = ("healthcheck", "ipvs")  # what keepalived's checker process does
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class Node:
         self._pending: list[int] = []
         self._wake_read = -1
         self._wake_write = -1
+        self._checkers_wanted = True
 
     # ------------------------------------------------------------------ run
 
@@ -132,6 +134,14 @@ class Node:
             for program in self.supervisor.status():
                 if program.name != "bus" and program.state == "RUNNING":
                     self.supervisor.signal(program.name, "HUP")
+                elif (
+                    program.name in CHECKERS
+                    and program.state not in ACTIVE_STATES
+                    and self._checkers_wanted
+                    and not self.options.vrrp_only
+                ):
+                    log.info("Virtual servers configured: starting %s", program.name)
+                    self.supervisor.start(program.name)
         except SupervisorError as exc:
             log.error("Reload incomplete: %s", exc)
             return
@@ -235,7 +245,8 @@ class Node:
             "HAKEEPER_LOG_MAXBYTES": "0" if options.log_console else str(LOG_MAXBYTES),
             "HAKEEPER_PYTHON": sys.executable,
             "HAKEEPER_AUTOSTART_VRRP": "false" if options.check_only else "true",
-            "HAKEEPER_AUTOSTART_CHECK": "false" if options.vrrp_only else "true",
+            # keepalived starts its checker process only with virtual servers to check (running_checker).
+            "HAKEEPER_AUTOSTART_CHECK": "true" if self._checkers_wanted and not options.vrrp_only else "false",
             "HAKEEPER_CONFIG": str(Path(options.config_file).absolute()),
             "HAKEEPER_CONFIG_ID": options.config_id or "",
             "HAKEEPER_FLAGS": ",".join(flags),
@@ -258,6 +269,7 @@ class Node:
         if report.exit_code == EXIT_CONFIG_FATAL:
             log.error("%s: %s cannot run (check-config exit %d)", refusal, self.options.config_file, EXIT_CONFIG_FATAL)
             return False
+        self._checkers_wanted = bool(report.nodes and report.nodes[0].config.virtual_servers)
         return True
 
     # -------------------------------------------------------------- signals

@@ -119,6 +119,7 @@ class VrrpService(Service):
         self.handing_over = False
         self._running: Config | None = None
         self._heap: list[tuple[float, int, str]] = []
+        self._planned: dict[str, float] = {}  # each router's earliest entry on the heap
         self._seq = itertools.count()
         self._scheduled: float | None = None  # when the advert being sent was due
         self._counters_due = 0.0
@@ -226,21 +227,15 @@ class VrrpService(Service):
         return found
 
     def next_deadline(self) -> float | None:
-        while self._heap:
-            at, _, name = self._heap[0]
-            instance = self.instances.get(name)
-            if instance is not None and instance.router.next_deadline() == at:
-                return min(at, self._counters_due)
-            heapq.heappop(self._heap)  # stale: the router has moved its deadline since
-        return self._counters_due
+        due = self._due()
+        return self._counters_due if due is None else min(due, self._counters_due)
 
     def on_deadline(self, now: float) -> None:
-        while self._heap and self._heap[0][0] <= now:
-            at, _, name = heapq.heappop(self._heap)
-            instance = self.instances.get(name)
-            if instance is None or instance.router.next_deadline() != at:
-                continue
-            self._scheduled = at
+        while (due := self._due()) is not None and due <= now:
+            _, _, name = heapq.heappop(self._heap)
+            del self._planned[name]
+            instance = self.instances[name]
+            self._scheduled = due
             actions = instance.router.timer_fired(now)
             self._execute(actions, now)
             self._scheduled = None
@@ -625,13 +620,31 @@ class VrrpService(Service):
         return {name} | {a.instance for a in actions if not isinstance(a, GroupTransition)}
 
     def _reschedule(self, names: Iterable[str]) -> None:
+        """Make sure each router's deadline is on the heap. A deadline that moved later (a BACKUP
+        hearing its MASTER, every interval) needs nothing: `_due` finds the stale entry and moves it."""
         for name in names:
             instance = self.instances.get(name)
-            if instance is None:
-                continue
-            deadline = instance.router.next_deadline()
-            if deadline is not None:
+            deadline = instance.router.next_deadline() if instance is not None else None
+            planned = self._planned.get(name)
+            if deadline is not None and (planned is None or deadline < planned):
                 heapq.heappush(self._heap, (deadline, next(self._seq), name))
+                self._planned[name] = deadline
+
+    def _due(self) -> float | None:
+        """The earliest deadline of any router, the heap's stale entries put right on the way."""
+        while self._heap:
+            at, _, name = self._heap[0]
+            instance = self.instances.get(name)
+            deadline = instance.router.next_deadline() if instance is not None else None
+            if deadline == at and self._planned.get(name) == at:
+                return at
+            heapq.heappop(self._heap)
+            if self._planned.get(name) == at:
+                del self._planned[name]
+                if deadline is not None:
+                    heapq.heappush(self._heap, (deadline, next(self._seq), name))
+                    self._planned[name] = deadline
+        return None
 
     # ------------------------------------------------------------ restart without failover
 

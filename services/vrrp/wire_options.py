@@ -16,6 +16,7 @@ of 0 or a hashed one, and the adverts would not look like keepalived's.
 from __future__ import annotations
 
 import ctypes
+import functools
 import ipaddress
 import logging
 import os
@@ -187,9 +188,15 @@ def parse_ipv4_header(packet: bytes | bytearray | memoryview) -> IPv4Header:
         ttl,
         proto,
         check,
-        ipaddress.IPv4Address(src),
-        ipaddress.IPv4Address(dst),
+        _ipv4(src),
+        _ipv4(dst),
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _ipv4(packed: bytes) -> ipaddress.IPv4Address:
+    """The few addresses adverts come from and go to, made once: this runs for every packet."""
+    return ipaddress.IPv4Address(packed)
 
 
 def next_ident(ident: int) -> int:

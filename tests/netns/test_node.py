@@ -30,7 +30,19 @@ vrrp_instance VI_1 {
         2001:db8::100/64
     }
 }
+# Virtual servers give the node its checker services (healthcheck, ipvs), as keepalived's checker process.
+virtual_server 192.0.2.100 80 {
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 198.51.100.20 80 {
+        TCP_CHECK {
+            connect_timeout 3
+        }
+    }
+}
 """
+VRRP_ONLY = CONF[: CONF.index("# Virtual servers")]
 
 VIP = "192.0.2.100/24"
 VIP6 = "2001:db8::100/64"
@@ -193,6 +205,21 @@ def test_check_only_runs_no_vrrp_side(lan: Lan, write_conf: WriteConf) -> None:
     states = {p.name: p.state for p in node.supervisor.status()}
     assert states["vrrp"] == states["netconfig"] == "STOPPED"
     assert states["healthcheck"] == states["ipvs"] == "RUNNING"
+
+
+def test_without_virtual_servers_no_checker_runs_until_a_reload_brings_some(
+    lan: Lan, write_conf: WriteConf
+) -> None:
+    path = write_conf(VRRP_ONLY)
+    node = lan.add_node("a")
+    node.start(path)
+    states = {p.name: p.state for p in node.supervisor.status()}
+    assert states["healthcheck"] == states["ipvs"] == "STOPPED"
+    assert states["vrrp"] == states["netconfig"] == states["notifier"] == "RUNNING"
+    path.write_text(CONF)
+    node.send_signal(signal.SIGHUP)
+    wait_for(lambda: {p.name: p.state for p in node.supervisor.status()}["ipvs"] == "RUNNING")
+    wait_for(node.all_running)
 
 
 def test_vrrp_only_runs_no_checkers(lan: Lan, write_conf: WriteConf) -> None:
