@@ -68,8 +68,12 @@ class Machine:
 
 
 def _insecure_component(path: str) -> str | None:
-    """keepalived's check_security(): every component root-owned and not writable by others."""
-    parts = os.path.abspath(path).split("/")
+    """keepalived's check_security(): every component root-owned and not writable by others.
+
+    The path is resolved first, as keepalived's realpath() does: a symlink's own mode (0777)
+    says nothing, and /bin -> usr/bin is everywhere.
+    """
+    parts = os.path.realpath(path).split("/")
     for i in range(1, len(parts) + 1):
         component = "/".join(parts[:i]) or "/"
         try:

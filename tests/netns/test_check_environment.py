@@ -92,6 +92,26 @@ def test_writable_root_script_is_a_violation_with_script_security(
     assert str(safe) + " " not in out.replace(str(unsafe), "")
 
 
+def test_a_script_reached_through_a_symlinked_directory_is_judged_by_its_real_path(
+    netns: str, write_conf: WriteConf, tmp_path: Path
+) -> None:
+    add_veth(netns, "eth0", "192.0.2.10/24")
+    os.chmod(tmp_path, 0o755)
+    real = tmp_path / "usr-bin"
+    real.mkdir(mode=0o755)
+    script = _script(real / "notify", 0o755)
+    link = tmp_path / "bin"
+    link.symlink_to("usr-bin")  # as /bin -> usr/bin: the link itself is mode 0777
+    body = f"    notify_master {link / 'notify' / script.name} root\n"
+    path = write_conf(
+        "global_defs {\n    enable_script_security\n}\n"
+        + CONF.replace("    track_interface {\n        eth7\n    }\n", body)
+    )
+    code, out = check(netns, path)
+    assert code == 0, out
+    assert "writable" not in out and "not found" not in out
+
+
 def test_missing_script_and_user_are_warnings(netns: str, write_conf: WriteConf) -> None:
     add_veth(netns, "eth0", "192.0.2.10/24")
     body = "    notify_master /nonexistent/notify.sh no_such_user_hk\n"
