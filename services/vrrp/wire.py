@@ -56,9 +56,9 @@ from services.vrrp.wire_options import (
     choose_source,
     hop_limit,
     in6_pktinfo,
+    ipv4_essentials,
     ipv4_header,
     next_ident,
-    parse_ipv4_header,
     plain_address,
     raw_socket,
     read_ancillary,
@@ -73,6 +73,9 @@ RECEIVE_BUFFER = 65536  # the largest IP datagram: nothing can be truncated
 ANCILLARY_BUFFER = 256
 RECEIVE_BATCH = 64  # packets read per readable event, so that one busy socket cannot starve the loop
 JITTER_WINDOW = 1024  # sends summarised by `JitterWindow.summary`
+# Plain ints: socket's IntFlag members make every `&` build an enum member, once per packet.
+MSG_TRUNC = int(socket.MSG_TRUNC)
+MSG_DONTROUTE = int(socket.MSG_DONTROUTE)
 
 
 # ---------------------------------------------------------------- what the wire carries
@@ -411,7 +414,7 @@ class VrrpSocket:
             size, ancdata, flags, address = self.rx.recvmsg_into([self._buffer], ANCILLARY_BUFFER)
         except BlockingIOError:
             return None
-        if flags & socket.MSG_TRUNC:
+        if flags & MSG_TRUNC:
             log.info("recvmsg(%d) message truncated from %d to %d bytes", self.fileno(), size, len(self._buffer))
             return "rx_truncated"
         data = bytes(self._buffer[:size])
@@ -419,20 +422,11 @@ class VrrpSocket:
         ifindex = extra.ifindex or self.ifindex
         if self.key.family == 4:
             try:
-                header = parse_ipv4_header(data)
+                header_len, ttl, src, dst4 = ipv4_essentials(data)
             except BadIPv4Header as exc:
                 log.info("recvmsg(%d) bad IPv4 header: %s", self.fileno(), exc)
                 return "rx_bad_ip_header"
-            return Incoming(
-                self.key,
-                data[header.header_len :],
-                header.src,
-                header.dst,
-                header.ttl,
-                ifindex,
-                now,
-                data[: header.header_len],
-            )
+            return Incoming(self.key, data[header_len:], src, dst4, ttl, ifindex, now, data[:header_len])
         dst = extra.dst or self.key.group or self.key.bound
         assert dst is not None, "a socket is bound to a group or an address"
         return Incoming(self.key, data, plain_address(address[0]), dst, extra.ttl, ifindex, now)
@@ -441,7 +435,7 @@ class VrrpSocket:
 
     def transmit(self, out: Outgoing, payload: bytes) -> None:
         """One datagram; OSError propagates. Multicast goes MSG_DONTROUTE, as keepalived sends it."""
-        flags = 0 if self.key.group is None else socket.MSG_DONTROUTE
+        flags = 0 if self.key.group is None else MSG_DONTROUTE
         if self.key.family == 4:
             datagram = out.ipv4_header(len(payload)) + payload
             self.tx.sendmsg([datagram], [], flags, sockaddr(out.dst))

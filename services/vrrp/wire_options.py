@@ -113,7 +113,7 @@ def read_ancillary(ancdata: Iterable[tuple[int, int, bytes]]) -> Ancillary:
     for level, kind, data in ancdata:
         if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(data) >= _IN_PKTINFO.size:
             index, _spec_dst, addr = _IN_PKTINFO.unpack_from(data)
-            ifindex, dst = index, ipaddress.IPv4Address(addr)
+            ifindex, dst = index, _ipv4(addr)
         elif level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO and len(data) >= _IN6_PKTINFO.size:
             addr6, index6 = _IN6_PKTINFO.unpack_from(data)
             ifindex, dst = index6, ipaddress.IPv6Address(addr6)
@@ -165,6 +165,25 @@ def ipv4_header(
     fields = [0x45, tos, IPV4_HEADER_LEN + payload_len, ident, 0, ttl, protocol, 0, src.packed, dst.packed]
     fields[7] = internet_checksum(_IPV4_HEADER.pack(*fields))
     return _IPV4_HEADER.pack(*fields)
+
+
+def ipv4_essentials(
+    packet: bytes | bytearray | memoryview,
+) -> tuple[int, int, ipaddress.IPv4Address, ipaddress.IPv4Address]:
+    """(header length, TTL, source, destination) of what a raw IPv4 socket delivered, checked as
+    `parse_ipv4_header` checks it: the receive path's cheaper reading, run for every packet."""
+    if len(packet) < IPV4_HEADER_LEN:
+        raise BadIPv4Header(f"{len(packet)} bytes is shorter than an IPv4 header")
+    (vihl, _tos, total, _ident, _frag, ttl, _proto, _check, src, dst) = _IPV4_HEADER.unpack_from(packet)
+    header_len = (vihl & 0x0F) * 4
+    if vihl >> 4 != 4 or header_len < IPV4_HEADER_LEN or header_len > len(packet) or total != len(packet):
+        return _fail(packet)
+    return header_len, ttl, _ipv4(src), _ipv4(dst)
+
+
+def _fail(packet: bytes | bytearray | memoryview) -> tuple[int, int, ipaddress.IPv4Address, ipaddress.IPv4Address]:
+    parse_ipv4_header(packet)  # raises, with the reason
+    raise AssertionError("parse_ipv4_header accepted a header ipv4_essentials refused")
 
 
 def parse_ipv4_header(packet: bytes | bytearray | memoryview) -> IPv4Header:
