@@ -173,6 +173,7 @@ class Service:
                 since=Start.NOW,
             )
         self.log.info("Starting %s (pid %d)", self.name, os.getpid())
+        write_service_pid(self.options.runtime_dir, self.name)
         self.bus.set(service_key(self.name), {"state": "running", "pid": os.getpid()})
         try:
             self.start(loaded.config)
@@ -266,6 +267,7 @@ class Service:
             pass
 
     def _close(self) -> None:
+        remove_service_pid(self.options.runtime_dir, self.name)
         if self.view is not None:
             self.view.close()
         if self.bus is not None:
@@ -274,6 +276,27 @@ class Service:
             signal.set_wakeup_fd(-1)
             os.close(self._wake_write)
             os.close(self._wake_read)
+
+
+def service_pid_path(runtime_dir: Path, name: str) -> Path:
+    """`RUNTIME_DIR/vrrp.pid`, as keepalived's vrrp.pid and checkers.pid: who to signal at once."""
+    return runtime_dir / f"{name}.pid"
+
+
+def write_service_pid(runtime_dir: Path, name: str) -> None:
+    path = service_pid_path(runtime_dir, name)
+    temporary = path.with_suffix(".pid.new")
+    temporary.write_text(f"{os.getpid()}\n")
+    temporary.replace(path)
+
+
+def remove_service_pid(runtime_dir: Path, name: str) -> None:
+    path = service_pid_path(runtime_dir, name)
+    try:
+        if int(path.read_text().strip()) == os.getpid():
+            path.unlink()
+    except (OSError, ValueError):
+        pass  # gone already, or a successor's
 
 
 def setup_logging(ident: str, options: ServiceOptions) -> None:

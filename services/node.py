@@ -30,9 +30,9 @@ from types import FrameType
 from bus.endpoints import ensure_runtime_dir
 from conf.check import check_files
 from conf.diagnostics import EXIT_CONFIG_FATAL
-from services.base import ServiceOptions, setup_logging
-from services.orphans import become_subreaper, stop_orphans
-from services.pidfile import PidFile, PidFileBusy
+from services.base import ServiceOptions, service_pid_path, setup_logging
+from services.orphans import become_subreaper, service_name, stop_orphans
+from services.pidfile import PidFile, PidFileBusy, read_pid
 from services.supervisor_client import SERVICES, STOP_ORDER, Supervisor, SupervisorError
 
 log = logging.getLogger("Keepalived")
@@ -171,14 +171,19 @@ class Node:
 
     def _signal_first(self) -> None:
         """SIGTERM the first service to stop (vrrp) straight away: its priority 0 adverts hand the
-        VIPs over, and each round trip to supervisord before they leave delays the backup's takeover."""
-        try:
-            first = next((p for p in self.supervisor.status() if p.name == STOP_ORDER[0]), None)
-        except SupervisorError:
+        VIPs over, and each round trip to supervisord before they leave delays the backup's takeover.
+        Its pid file names it; the process's command line confirms it (a pid may have been reused)."""
+        name = STOP_ORDER[0]
+        pid = read_pid(service_pid_path(self.runtime_dir, name))
+        if pid is None:
             return
-        if first is not None and first.state == "RUNNING" and first.pid > 0:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return
+        if service_name([part.decode(errors="replace") for part in cmdline]) == name:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(first.pid, signal.SIGTERM)
+                os.kill(pid, signal.SIGTERM)
 
     # ---------------------------------------------------------- supervisord
 
