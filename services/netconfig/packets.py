@@ -17,6 +17,8 @@ from __future__ import annotations
 import struct
 from ipaddress import IPv4Address, IPv6Address
 
+from services.checksum import internet_checksum
+
 ETH_ALEN = 6
 ETH_P_IP = 0x0800
 ETH_P_ARP = 0x0806
@@ -56,16 +58,6 @@ def format_mac(mac: bytes) -> str:
 def multicast_mac(group: IPv6Address) -> bytes:
     """RFC 2464 §7: 33:33 followed by the last four octets of the group."""
     return b"\x33\x33" + group.packed[-4:]
-
-
-def internet_checksum(data: bytes) -> int:
-    """RFC 1071 ones' complement of the ones' complement sum of 16-bit words."""
-    if len(data) % 2:
-        data += b"\x00"
-    total = sum(int.from_bytes(data[i : i + 2], "big") for i in range(0, len(data), 2))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 def icmpv6_checksum(src: IPv6Address, dst: IPv6Address, message: bytes) -> int:

@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from typing import Final, Literal, get_args
 
+from services.checksum import internet_checksum
+
 IPAddress = IPv4Address | IPv6Address
 
 VRRP_PROTOCOL: Final = 112
@@ -222,16 +224,6 @@ class ChecksumMode(enum.Enum):
     STANDARD = "standard"  # RFC 5798: the real destination (multicast, or `old_unicast_checksum never`)
     DETECT = "detect"  # the real destination, else the multicast group (keepalived's default for unicast)
     OLD = "old"  # the multicast group only (`old_unicast_checksum`, or once an old checksum was seen)
-
-
-def internet_checksum(data: bytes) -> int:
-    """RFC 1071: the ones' complement of the ones' complement sum of the 16-bit words."""
-    if len(data) % 2:
-        data += b"\0"
-    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 def _pseudo_header(src: IPAddress, dst: IPAddress, length: int) -> bytes:

@@ -25,6 +25,8 @@ import struct
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from services.checksum import internet_checksum
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 log = logging.getLogger("Keepalived_vrrp")
@@ -221,16 +223,6 @@ def _ipv4(packed: bytes) -> ipaddress.IPv4Address:
 def next_ident(ident: int) -> int:
     """keepalived's `if (!++vrrp->ip_id) ++vrrp->ip_id`: 1, 2, ... 65535, 1, ..."""
     return ident % 0xFFFF + 1
-
-
-def internet_checksum(data: bytes | bytearray) -> int:
-    """RFC 1071."""
-    if len(data) % 2:
-        data = bytes(data) + b"\x00"
-    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
 
 
 # ------------------------------------------------------------------ the source address

@@ -10,11 +10,11 @@ from hypothesis import strategies as st
 from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6NDOptDstLLAddr, IPv6
 from scapy.layers.l2 import ARP, Ether
 
+from services.checksum import internet_checksum
 from services.netconfig.packets import (
     format_mac,
     garp_frame,
     icmpv6_checksum,
-    internet_checksum,
     multicast_mac,
     parse_mac,
     unsolicited_na_frame,

@@ -16,6 +16,7 @@ from ipaddress import IPv6Address, ip_address
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from services.checksum import internet_checksum
 from services.vrrp.acceptance import NOTE_KINDS, Accepted, Arrival, Expectation, accept, receive, unknown_vrid
 from services.vrrp.codec import (
     AUTH_NONE,
@@ -28,7 +29,6 @@ from services.vrrp.codec import (
     ChecksumMode,
     IPAddress,
     build,
-    internet_checksum,
     parse,
     peek_vrid,
     unwrap_ipv4,
