@@ -43,7 +43,7 @@ test: setup lint typecheck
 	$(BIN)/pytest -q
 
 lab: setup
-	@echo "make lab: the two-node lab arrives with the node and vrrp services; see README."
+	$(BIN)/python -m tests.lab_main
 
 bench: setup
 	set -e; for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script; done

@@ -20,6 +20,7 @@ from conf.model.vrrp import VrrpInstance
 from services.vrrp.acceptance import Expectation
 from services.vrrp.codec import AH_LENGTH, AUTH_AH, AUTH_PASS, Advert, ah_payload, build
 from services.vrrp.core import VirtualRouter
+from services.vrrp.received import Received
 from services.vrrp.settings import IPAddress, RouterSettings
 from services.vrrp.trackers import TrackerSet
 from services.vrrp.wire import Builder, EndpointSpec, Outgoing
@@ -38,7 +39,7 @@ class Instance:
     _messages: dict[tuple[int, float, IPAddress, IPAddress], bytes] = field(default_factory=dict)
     # The last advert accepted without remark, by everything its acceptance depended on: a BACKUP
     # hears the same bytes from its MASTER every interval, and they need checking only once.
-    last_accepted: tuple[Hashable, Advert] | None = None
+    last_accepted: tuple[Hashable, Received] | None = None
 
     @property
     def name(self) -> str:

@@ -41,7 +41,7 @@ from services.vrrp.actions import (
     SendAdvert,
     Transition,
 )
-from services.vrrp.codec import Advert, BadAdvert, ChecksumMode, unwrap_ipv4
+from services.vrrp.codec import BadAdvert, ChecksumMode, unwrap_ipv4
 from services.vrrp.core import VirtualRouter
 from services.vrrp.handover import (
     HANDOVER_KEY,
@@ -467,17 +467,19 @@ class VrrpService(Service):
         check = instance.expectation.checks_addresses(
             src=incoming.src, master=router.master_address, backup=router.state is State.BACKUP
         )
-        advert = self._accept(instance, incoming, check)
-        if advert is None:
+        received = self._accept(instance, incoming, check)
+        if received is None:
             return
         now = self.clock()
-        actions = router.advert_received(Received.from_advert(advert, incoming.src), now)
+        actions = router.advert_received(received, now)
         if actions:
             self._execute(actions, now)
-        self._reschedule(self._touched(instance.name, actions))
+            self._reschedule(self._touched(instance.name, actions))
+        else:
+            self._reschedule((instance.name,))
 
-    def _accept(self, instance: Instance, incoming: Incoming, check: bool) -> Advert | None:
-        """The advert if the instance accepts it; None (counted, logged) if it is dropped."""
+    def _accept(self, instance: Instance, incoming: Incoming, check: bool) -> Received | None:
+        """The advert as the router sees it if the instance accepts it; None (counted, logged) if dropped."""
         header = incoming.ip_header
         # Everything acceptance reads, except the IPv4 identification and header checksum, which
         # change with every datagram (the kernel has verified the checksum).
@@ -500,9 +502,10 @@ class VrrpService(Service):
             self._note(instance, note)
         if accepted.ah_sequence is not None:
             instance.ah_sequence = accepted.ah_sequence
-        elif not accepted.notes:
-            instance.last_accepted = (key, accepted.advert)
-        return accepted.advert
+        received = Received.from_advert(accepted.advert, incoming.src)
+        if accepted.ah_sequence is None and not accepted.notes:
+            instance.last_accepted = (key, received)
+        return received
 
     def _note(self, instance: Instance, note: Note) -> None:
         self.counters[note.kind] += 1
