@@ -149,9 +149,10 @@ def _apply_tracking_rules(
     track_files: dict[str, Any],
     cx: Cx,
 ) -> VrrpInstance:
-    """Members of a sync group (without sync_group_tracking_weight) and address owners
+    """Members of a sync group (without sync_group_tracking_weight or its deprecated synonym
+    global_tracking) and address owners
     cannot have weighted trackers: keepalived zeroes or drops them, with an error."""
-    unweighted_sync = sync is not None and not sync.sync_group_tracking_weight
+    unweighted_sync = sync is not None and not (sync.sync_group_tracking_weight or sync.global_tracking)
     owner = instance.priority == PRIORITY_OWNER
     if not (unweighted_sync or owner):
         return instance

@@ -14,8 +14,9 @@ try_up_instance, vrrp_track.c down_instance, vrrp.c vrrp_complete_init):
   MASTER; otherwise every member starts wanting BACKUP.
 
 Trackers declared on the group are tracked by every member (TrackerSet does
-that), with their weights only when sync_group_tracking_weight (or the
-deprecated global_tracking, its synonym in keepalived) is set.
+that) with the group's own weights; sync_group_tracking_weight (or the
+deprecated global_tracking, its synonym in keepalived) lets members keep the
+weights of their own trackers too.
 """
 
 from __future__ import annotations

@@ -172,7 +172,9 @@ class TrackerSet:
         def add(tracker: Tracker, *, from_group: bool = False) -> None:
             key = (tracker.kind, tracker.name)
             existing = trackers.get(key)
-            if existing is not None and (existing.weight == 0 or not from_group):
+            # keepalived keeps a repeated tracker's first weight, except that an unweighted
+            # use (a VIP's dev, say) makes it unweighted; a group's trackers override.
+            if existing is not None and (existing.weight == 0 or not (from_group or tracker.weight == 0)):
                 return
             trackers[key] = tracker
 
