@@ -75,6 +75,25 @@ class Usage:
     rss_bytes: int
     pss_bytes: int
     processes: int
+    # program name -> (CPU seconds in the window, RSS bytes at the end)
+    by_program: dict[str, tuple[float, int]]
+
+
+def program(pid: int) -> str:
+    """A short name for a node's process: the service it runs, or its executable."""
+    with contextlib.suppress(OSError):
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        words = [a.decode(errors="replace") for a in argv if a]
+        if "service" in words[:-1]:
+            return words[words.index("service") + 1]
+        names = [Path(w).name for w in words[:3]]
+        for name in ("supervisord", "keepalived"):
+            if name in names:
+                return name
+        if "run" in words:
+            return "hakeeper run"
+        return " ".join(names)
+    return str(pid)
 
 
 def cpu_seconds(pids: list[int]) -> dict[int, float]:
@@ -135,7 +154,13 @@ def measure(node: LabNode, seconds: float) -> Usage:
     after = cpu_seconds(pids)
     used = sum(after[pid] - before[pid] for pid in after if pid in before)
     rss, pss = memory(pids)
-    return Usage(used, rss, pss, len(pids))
+    by_program: dict[str, tuple[float, int]] = {}
+    for pid in after:
+        name = program(pid)
+        if name in by_program:
+            name = f"{name} ({pid})"
+        by_program[name] = (after[pid] - before.get(pid, after[pid]), memory([pid])[0])
+    return Usage(used, rss, pss, len(pids), by_program)
 
 
 def backup_takeovers(node: LabNode, kind: str) -> int:
@@ -187,6 +212,13 @@ def run(kind: str, instances: int, seconds: float) -> dict[str, object]:
             "samples": len(doubles),
             "dual_master_samples": sum(1 for d in doubles if d),
             "backup_takeovers": takeovers,
+            "by_program": {
+                node: {
+                    name: {"cpu_percent": round(100 * cpu / seconds, 2), "rss_mb": round(rss / 2**20, 1)}
+                    for name, (cpu, rss) in results[node].by_program.items()
+                }
+                for node in ("a", "b")
+            },
         }
     finally:
         lan.close()

@@ -10,25 +10,28 @@ valid messages are counted by reason and dropped.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import os
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import zmq
 
 from bus.endpoints import (
     Endpoints,
     TcpEndpoint,
-    ensure_runtime_dir,
     readable,
     restrict_socket_files,
     secure_server,
 )
 from bus.hub_core import DEFAULT_HISTORY, HubCore, Publish, Reply
 from bus.messages import BadFrame, Message, decode, encode, encode_batch, new_epoch
+from bus.runtime_dir import ensure_runtime_dir
 
 log = logging.getLogger("hakeeper.bus")
 
@@ -117,19 +120,28 @@ class Hub:
 
     # ------------------------------------------------------------------ loop
 
-    def run(self, stop: threading.Event | None = None) -> None:
-        """Serve until `stop` is set (or forever)."""
+    def run(self, stop: threading.Event | None = None, wake_fd: int | None = None) -> None:
+        """Serve until `stop` is set (or forever). Whoever sets `stop` from a signal handler
+        should also make `wake_fd` readable (signal.set_wakeup_fd): the hub then sleeps until
+        its next deadline instead of looking at `stop` ten times a second."""
         poller = zmq.Poller()
         poller.register(self._ingest, zmq.POLLIN)
         for socket in self._request:
             poller.register(socket, zmq.POLLIN)
+        if wake_fd is not None:
+            poller.register(wake_fd, zmq.POLLIN)
+        max_wait = 0.1 if stop is not None and wake_fd is None else 1.0
         while stop is None or not stop.is_set():
-            self.run_once(poller, 0.1 if stop is not None else 1.0)
+            ready = self.run_once(poller, max_wait)
+            if wake_fd is not None and wake_fd in ready:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(wake_fd, 512)
 
-    def run_once(self, poller: zmq.Poller, max_wait: float) -> None:
+    def run_once(self, poller: zmq.Poller, max_wait: float) -> dict[Any, int]:
         now = self.clock()
         wait = max(0.0, min(max_wait, self.core.next_deadline() - now))
-        ready = dict(poller.poll(int(wait * 1000)))
+        # Rounded up: rounded down, a wait shorter than a millisecond would spin until the deadline.
+        ready = dict(poller.poll(math.ceil(wait * 1000)))
         if self._ingest in ready:
             self._drain(self._ingest, INGEST_MAX_FRAME, self.core.from_publisher)
         for socket in self._request:
@@ -137,6 +149,7 @@ class Hub:
                 self._drain(socket, REQUEST_MAX_FRAME, self.core.request)
         self._perform(self.core.tick(self.clock()), self._ingest)
         self._publish_ready()
+        return ready
 
     def _drain(
         self,

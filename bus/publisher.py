@@ -8,6 +8,7 @@ come, typically from its own poll loop.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
@@ -93,7 +94,7 @@ class Publisher:
             remaining = deadline - self.clock()
             if remaining <= 0:
                 return False
-            self.socket.poll(int(min(remaining, 0.05) * 1000))
+            self.socket.poll(math.ceil(min(remaining, 0.05) * 1000))
             self.process()
         return True
 

@@ -11,6 +11,7 @@ requests to the hub are sent inside it.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -97,7 +98,7 @@ class Subscriber:
         deadline = self.clock() + timeout
         while True:
             wait = max(0.0, min(deadline, self.core.next_deadline()) - self.clock())
-            ready = dict(self._poller.poll(int(wait * 1000)))
+            ready = dict(self._poller.poll(math.ceil(wait * 1000)))
             if self._req in ready:
                 self._drain(self._req, reply=True, out=out)
             if self._sub in ready:

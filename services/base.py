@@ -11,16 +11,15 @@ with status 1, so that supervisord restarts it: nothing is swallowed.
 
 from __future__ import annotations
 
+import gc
 import logging
 import logging.handlers
 import os
 import signal
-import sys
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import FrameType
 from typing import ClassVar
 
@@ -32,43 +31,15 @@ from bus.subscriber_core import Effect, Start
 from conf.diagnostics import Severity
 from conf.load import Loaded, load
 from conf.model.config import Config
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_CONFIG = 4  # keepalived's "cannot run" code: supervisord will not keep restarting it (exitcodes)
-
-SYSLOG_SOCKET = "/dev/log"
-FACILITIES = {
-    "daemon": logging.handlers.SysLogHandler.LOG_DAEMON,
-    **{f"local{n}": getattr(logging.handlers.SysLogHandler, f"LOG_LOCAL{n}") for n in range(8)},
-}
-
-
-@dataclass(frozen=True)
-class ServiceOptions:
-    """How `hakeeper run` (through supervisord's environment) or a command line starts a service."""
-
-    runtime_dir: Path
-    config_file: str
-    config_id: str | None = None
-    dont_release_vrrp: bool = False
-    dont_release_ipvs: bool = False
-    log_facility: str = "daemon"
-    syslog: bool = True
-
-    @classmethod
-    def from_environment(cls, runtime_dir: Path, config_file: str | None, config_id: str | None) -> ServiceOptions:
-        env = os.environ
-        flags = set(env.get("HAKEEPER_FLAGS", "").split(","))
-        return cls(
-            runtime_dir=runtime_dir,
-            config_file=config_file or env.get("HAKEEPER_CONFIG", "/etc/keepalived/keepalived.conf"),
-            config_id=config_id or env.get("HAKEEPER_CONFIG_ID") or None,
-            dont_release_vrrp="dont-release-vrrp" in flags,
-            dont_release_ipvs="dont-release-ipvs" in flags,
-            log_facility=env.get("HAKEEPER_LOG_FACILITY", "daemon"),
-            syslog=env.get("HAKEEPER_SYSLOG", "1") != "0",
-        )
+from services.service_options import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_OK,
+    ServiceOptions,
+    remove_service_pid,
+    setup_logging,
+    write_service_pid,
+)
 
 
 def service_key(name: str) -> str:
@@ -138,6 +109,10 @@ class Service:
     def on_deadline(self, now: float) -> None:
         """Called when `next_deadline()` has come."""
 
+    def before_wait(self) -> None:
+        """Called once per turn of the loop, before it waits: for work best done once for
+        everything the turn brought."""
+
     def on_bus(self, effects: list[Effect]) -> None:
         """What the node's bus said (state changes, events), when `wants_state`/`wants_events`."""
 
@@ -177,6 +152,7 @@ class Service:
         self.bus.set(service_key(self.name), {"state": "running", "pid": os.getpid()})
         try:
             self.start(loaded.config)
+            _settle_heap()
             self._loop()
             self.log.info("Stopping")
             self.stop()
@@ -200,6 +176,7 @@ class Service:
     def _loop(self) -> None:
         assert self.bus is not None
         while not self._flags.stop:
+            self.before_wait()
             poller = zmq.Poller()
             poller.register(self._wake_read, zmq.POLLIN)
             poller.register(self.bus.socket, zmq.POLLIN)
@@ -232,7 +209,11 @@ class Service:
                 self.on_deadline(now)
             if self._flags.reload:
                 self._flags.reload = False
-                self._reload()
+                self._reload_and_settle()
+
+    def _reload_and_settle(self) -> None:
+        self._reload()
+        _settle_heap()
 
     def _reload(self) -> None:
         """keepalived's reload_check_config: a configuration that cannot run leaves the running one in place."""
@@ -278,43 +259,9 @@ class Service:
             os.close(self._wake_read)
 
 
-def service_pid_path(runtime_dir: Path, name: str) -> Path:
-    """`RUNTIME_DIR/vrrp.pid`, as keepalived's vrrp.pid and checkers.pid: who to signal at once."""
-    return runtime_dir / f"{name}.pid"
-
-
-def write_service_pid(runtime_dir: Path, name: str) -> None:
-    path = service_pid_path(runtime_dir, name)
-    temporary = path.with_suffix(".pid.new")
-    temporary.write_text(f"{os.getpid()}\n")
-    temporary.replace(path)
-
-
-def remove_service_pid(runtime_dir: Path, name: str) -> None:
-    path = service_pid_path(runtime_dir, name)
-    try:
-        if int(path.read_text().strip()) == os.getpid():
-            path.unlink()
-    except (OSError, ValueError):
-        pass  # gone already, or a successor's
-
-
-def setup_logging(ident: str, options: ServiceOptions) -> None:
-    """stderr (supervisord keeps it in the runtime directory, or passes it to the console) and syslog."""
-    root = logging.getLogger()
-    root.handlers.clear()
-    root.setLevel(logging.INFO)
-    console = logging.StreamHandler(sys.stderr)
-    console.setFormatter(
-        logging.Formatter(f"%(asctime)s {ident}[%(process)d]: %(message)s", datefmt="%a %b %d %H:%M:%S %Y")
-    )
-    root.addHandler(console)
-    if options.syslog and Path(SYSLOG_SOCKET).exists():
-        try:
-            handler = logging.handlers.SysLogHandler(
-                SYSLOG_SOCKET, facility=FACILITIES.get(options.log_facility, FACILITIES["daemon"])
-            )
-        except OSError:
-            return  # no syslog daemon listening: stderr alone
-        handler.setFormatter(logging.Formatter(f"{ident}[%(process)d]: %(message)s"))
-        root.addHandler(handler)
+def _settle_heap() -> None:
+    """Leave what setting up built (the modules, the configuration, the kernel's tables) out of
+    every later garbage collection: a long-lived service would otherwise walk all of it each
+    time its packets and messages trigger a full collection."""
+    gc.collect()
+    gc.freeze()

@@ -10,19 +10,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bus.endpoints import (
-    DEFAULT_RUNTIME_DIR,
-    RUNTIME_DIR_ENV,
-    Curve,
-    EndpointError,
-    TcpEndpoint,
-    fresh_curve_keys,
-    load_curve_keys,
-    runtime_dir,
-    write_curve_keys,
-)
+from bus.runtime_dir import DEFAULT_RUNTIME_DIR, RUNTIME_DIR_ENV, EndpointError, runtime_dir
 from services.registry import SERVICES
+
+if TYPE_CHECKING:
+    from bus.endpoints import TcpEndpoint
 
 # Each command imports what it needs when it runs: a node runs a process per service, and
 # every module a service does not use costs memory in each of them.
@@ -184,6 +178,8 @@ def _dump_config(args: argparse.Namespace) -> int:
 
 
 def _bus_where(args: argparse.Namespace) -> Path | TcpEndpoint:
+    from bus.endpoints import Curve, TcpEndpoint, fresh_curve_keys, load_curve_keys
+
     if args.connect is None:
         return runtime_dir(args.runtime_dir)
     host, _, port = args.connect.rpartition(":")
@@ -198,6 +194,7 @@ def _bus_where(args: argparse.Namespace) -> Path | TcpEndpoint:
 
 
 def _status(args: argparse.Namespace) -> int:
+    from bus.endpoints import TcpEndpoint
     from services.bus_cli import fetch_status, render_status
 
     where = _bus_where(args)
@@ -211,6 +208,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _events(args: argparse.Namespace) -> int:
+    from bus.endpoints import TcpEndpoint
     from services.bus_cli import stream_events
 
     where = _bus_where(args)
@@ -227,8 +225,8 @@ def _events(args: argparse.Namespace) -> int:
 
 def _service(args: argparse.Namespace) -> int:
     if args.name != "bus":
-        from services.base import ServiceOptions
         from services.registry import service_class
+        from services.service_options import ServiceOptions
 
         options = ServiceOptions.from_environment(runtime_dir(args.runtime_dir), args.file, args.config_id)
         return service_class(args.name)(options).main()
@@ -275,6 +273,8 @@ def _reload(args: argparse.Namespace) -> int:
 
 
 def _bus_keys(args: argparse.Namespace) -> int:
+    from bus.endpoints import write_curve_keys
+
     public, secret = write_curve_keys(Path(args.directory), args.name)
     print(f"public key:  {public}\nsecret key:  {secret}  (keep it on the node, mode 0600)")
     return 0

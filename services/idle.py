@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from services.base import Service, ServiceOptions
+from services.base import Service
+from services.service_options import ServiceOptions
 
 
 def idle_service(name: str, ident: str) -> type[Service]:

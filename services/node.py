@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from bus.endpoints import ensure_runtime_dir
-from conf.check import check_files
+from bus.runtime_dir import ensure_runtime_dir
 from conf.diagnostics import EXIT_CONFIG_FATAL
-from services.base import ServiceOptions, service_pid_path, setup_logging
+from services.config_probe import ProbeError, probe
 from services.orphans import become_subreaper, service_name, stop_orphans
 from services.pidfile import PidFile, PidFileBusy, read_pid
+from services.service_options import ServiceOptions, service_pid_path, setup_logging
 from services.supervisor_client import SERVICES, STOP_ORDER, Supervisor, SupervisorError
 
 log = logging.getLogger("Keepalived")
@@ -79,6 +79,7 @@ class Node:
         self._wake_read = -1
         self._wake_write = -1
         self._checkers_wanted = True
+        self._notifier_wanted = True
 
     # ------------------------------------------------------------------ run
 
@@ -134,18 +135,21 @@ class Node:
             for program in self.supervisor.status():
                 if program.name != "bus" and program.state == "RUNNING":
                     self.supervisor.signal(program.name, "HUP")
-                elif (
-                    program.name in CHECKERS
-                    and program.state not in ACTIVE_STATES
-                    and self._checkers_wanted
-                    and not self.options.vrrp_only
-                ):
-                    log.info("Virtual servers configured: starting %s", program.name)
+                elif program.state not in ACTIVE_STATES and (reason := self._now_wanted(program.name)):
+                    log.info("%s: starting %s", reason, program.name)
                     self.supervisor.start(program.name)
         except SupervisorError as exc:
             log.error("Reload incomplete: %s", exc)
             return
         log.info("Reload signalled to the services")
+
+    def _now_wanted(self, name: str) -> str | None:
+        """Why a service that is not running should start after a reload (None: it should not)."""
+        if name in CHECKERS and self._checkers_wanted and not self.options.vrrp_only:
+            return "Virtual servers configured"
+        if name == "notifier" and self._notifier_wanted:
+            return "Notifications configured"
+        return None
 
     def stop(self) -> None:
         log.info("Stopping")
@@ -252,6 +256,8 @@ class Node:
             "HAKEEPER_AUTOSTART_VRRP": "false" if options.check_only else "true",
             # keepalived starts its checker process only with virtual servers to check (running_checker).
             "HAKEEPER_AUTOSTART_CHECK": "true" if self._checkers_wanted and not options.vrrp_only else "false",
+            # Likewise the notifier only with something to notify (services.autostart).
+            "HAKEEPER_AUTOSTART_NOTIFY": "true" if self._notifier_wanted else "false",
             "HAKEEPER_CONFIG": str(Path(options.config_file).absolute()),
             "HAKEEPER_CONFIG_ID": options.config_id or "",
             "HAKEEPER_FLAGS": ",".join(flags),
@@ -268,13 +274,18 @@ class Node:
         )
 
     def _config_can_run(self, refusal: str) -> bool:
-        report = check_files(self.options.config_file, config_id=self.options.config_id)
-        for line in report.lines():
+        try:
+            verdict = probe(self.options.config_file, self.options.config_id)
+        except ProbeError as exc:
+            log.error("%s: checking %s failed:\n%s", refusal, self.options.config_file, exc)
+            return False
+        for line in verdict.lines:
             log.warning("%s", line)
-        if report.exit_code == EXIT_CONFIG_FATAL:
+        if not verdict.can_run:
             log.error("%s: %s cannot run (check-config exit %d)", refusal, self.options.config_file, EXIT_CONFIG_FATAL)
             return False
-        self._checkers_wanted = bool(report.nodes and report.nodes[0].config.virtual_servers)
+        self._checkers_wanted = verdict.checkers
+        self._notifier_wanted = verdict.notifier
         return True
 
     # -------------------------------------------------------------- signals

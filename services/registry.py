@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-from services.base import Service, ServiceOptions
-from services.idle import idle_service
+if TYPE_CHECKING:
+    from services.base import Service
+    from services.service_options import ServiceOptions
 
 # name -> (module:class, or None while the service is a placeholder; keepalived's syslog ident)
 SERVICES: dict[str, tuple[str | None, str]] = {
@@ -22,6 +23,8 @@ SERVICES: dict[str, tuple[str | None, str]] = {
 def service_class(name: str) -> Callable[[ServiceOptions], Service]:
     where, ident = SERVICES[name]
     if where is None:
+        from services.idle import idle_service  # noqa: PLC0415 - a service loads only its own code
+
         return idle_service(name, ident)
     module_name, _, class_name = where.partition(":")
-    return cast(Callable[[ServiceOptions], Service], getattr(importlib.import_module(module_name), class_name))
+    return cast("Callable[[ServiceOptions], Service]", getattr(importlib.import_module(module_name), class_name))

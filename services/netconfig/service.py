@@ -38,7 +38,7 @@ from bus.subscriber import Subscriber
 from bus.subscriber_core import Effect
 from conf.model.addresses import VirtualAddress
 from conf.model.config import Config
-from services.base import Service, ServiceOptions, Watch, service_key
+from services.base import Service, Watch, service_key
 from services.netconfig.announce import Announcer
 from services.netconfig.announce_config import default_spacing, interface_spacing, scheduler_for, settings_for
 from services.netconfig.announce_core import Announcement, AnnounceScheduler, AnnounceSettings
@@ -69,6 +69,7 @@ from services.netconfig.reconcile import (
     make_items,
 )
 from services.netconfig.watch import NetlinkWatch
+from services.service_options import ServiceOptions
 
 # What each kind depends on among the kernel's change notifications.
 KIND_TOPICS = {

@@ -89,6 +89,7 @@ class VirtualRouter:
         self._master_priority = 0
         self._last_advert = 0.0  # MASTER: when the last advert went out
         self._down_deadline = 0.0  # BACKUP: when the master down timer expires
+        self._advert_at = float("-inf")  # when the last advert reached this router through advert_received
         self._start_at: float | None = None  # INIT: an owner waiting for vrrp_startup_delay
         self._delayed_start: float | None = None
         self._preempt_at: float | None = None
@@ -310,12 +311,40 @@ class VirtualRouter:
         """An advert that passed services.vrrp.acceptance (whose address check a BACKUP may
         skip for `master_address`). One dropped there changes nothing here: a BACKUP's
         master down timer keeps running, as keepalived's does for any advert it ignores."""
+        self._advert_at = now
         if self._state is State.BACKUP:
             return self._backup_received(advert, now)
         if self._state is State.MASTER:
             return self._master_received(advert, now)
         # keepalived ignores adverts until the router is up, and while in FAULT.
         return []
+
+    def repeat_changes_nothing(self, advert: Received) -> bool:
+        """Whether hearing `advert` again, at any later time and with nothing else happening,
+        would only restart the master down timer (RFC 5798 6.4.2's steady BACKUP): then the
+        service may let the kernel hold its repeats back and report only the last one's
+        arrival through `repeat_heard`."""
+        settings = self._settings
+        return (
+            self._state is State.BACKUP
+            and self._wantstate is State.BACKUP
+            and self._started
+            and advert.priority != PRIORITY_STOP
+            and (advert.priority >= self._priority or (settings.nopreempt and settings.preempt_delay == 0))
+            and self._preempt_at is None
+            and self._delayed_start is None
+            and advert.source == self._master_address
+            and advert.priority == self._master_priority
+            and (settings.version != 3 or advert.interval == self._master_adver_int)
+        )
+
+    def repeat_heard(self, advert: Received, at: float) -> None:
+        """A repeat of `advert` arrived at `at` (the kernel's time, possibly before the last
+        event this router saw). It counts only if nothing reached the router since: a
+        repeat that arrived before a priority 0, say, must not restart the timer again."""
+        if at <= self._advert_at or not self.repeat_changes_nothing(advert):
+            return
+        self._down_deadline = max(self._down_deadline, at + self.master_down_interval())
 
     def trackers_changed(
         self, effective_priority: int, fault: bool, now: float, reason: str, *, pending: bool = False

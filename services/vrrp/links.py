@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Any
-
-from pyroute2 import IPRoute
 
 from services.netconfig.watch import RTMGRP_IPV4_IFADDR, RTMGRP_IPV6_IFADDR, RTMGRP_LINK, NetlinkWatch
+from services.vrrp import rtnl_dump
 
 IFF_UP = 0x1
 IFF_RUNNING = 0x40
@@ -59,30 +57,22 @@ def is_up(flags: int) -> bool:
     return bool(flags & IFF_UP) and bool(flags & IFF_RUNNING)
 
 
-def read_table(ipr: Any) -> LinkTable:
+def read_table() -> LinkTable:
     """The interfaces as the kernel has them now."""
     names: dict[int, str] = {}
     flags: dict[int, int] = {}
-    for message in ipr.get_links():
-        name = message.get_attr("IFLA_IFNAME")
-        if isinstance(name, str):
-            names[message["index"]] = name
-            flags[message["index"]] = int(message["flags"])
+    for link in rtnl_dump.links():
+        names[link.index] = link.name
+        flags[link.index] = link.flags
     ipv4: dict[int, ipaddress.IPv4Address] = {}
     ipv6: dict[int, ipaddress.IPv6Address] = {}
-    for message in ipr.get_addr():
-        index = message["index"]
-        local = message.get_attr("IFA_LOCAL") or message.get_attr("IFA_ADDRESS")
-        if not isinstance(local, str):
-            continue
-        address = ipaddress.ip_address(local)
-        # IFA_FLAGS carries the full flags (the header's field is only 8 bits).
-        address_flags = int(message.get_attr("IFA_FLAGS") or message["flags"])
+    for found in rtnl_dump.addresses():
+        address = found.address
         if isinstance(address, ipaddress.IPv4Address):
-            if not address_flags & IFA_F_SECONDARY:
-                ipv4.setdefault(index, address)
-        elif address.is_link_local and not address_flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED):
-            ipv6.setdefault(index, address)
+            if not found.flags & IFA_F_SECONDARY:
+                ipv4.setdefault(found.index, address)
+        elif address.is_link_local and not found.flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED):
+            ipv6.setdefault(found.index, address)
     return LinkTable(
         {
             name: Link(name, index, is_up(flags[index]), ipv4.get(index), ipv6.get(index))
@@ -97,8 +87,7 @@ class LinkMonitor:
     def __init__(self) -> None:
         # The monitor first, so that no change falls between it and the first reading.
         self._watch = NetlinkWatch(groups=RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)
-        self._ipr = IPRoute()
-        self.table = read_table(self._ipr)
+        self.table = read_table()
 
     def fileno(self) -> int:
         return self._watch.fileno()
@@ -108,11 +97,10 @@ class LinkMonitor:
         changes = self._watch.drain()
         if not changes.topics:
             return False
-        table = read_table(self._ipr)
+        table = read_table()
         changed = table.links != self.table.links
         self.table = table
         return changed
 
     def close(self) -> None:
         self._watch.close()
-        self._ipr.close()

@@ -22,13 +22,11 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from types import FrameType
 from typing import Any
 
-from pyroute2 import IPRoute
-
 from bus.subscriber_core import Effect, StateChanged
 from conf.model.config import Config
-from services.base import Service, ServiceOptions, Watch
+from services.base import Service, Watch
 from services.netconfig.desired import assign_vmac_names
-from services.netconfig.service import link_facts
+from services.service_options import ServiceOptions
 from services.vrrp.acceptance import Arrival, Note, receive, unknown_vrid
 from services.vrrp.actions import (
     Action,
@@ -125,6 +123,11 @@ class VrrpService(Service):
         self._counters_due = 0.0
         self._counters_dirty = True
         self._published: dict[str, dict[str, Any]] = {}
+        # Instances whose MASTER's repeats the kernel holds (services.vrrp.repeat_filter), with the advert.
+        self._holding: dict[str, Received] = {}
+        # Instances whose published value may have changed without an action (an advert naming the
+        # MASTER, a tracker, a source address): published with the counters.
+        self._maybe_changed: set[str] = set()
 
     # ------------------------------------------------------------ hooks
 
@@ -142,6 +145,7 @@ class VrrpService(Service):
             actions += self._start_unit(unit, previous, handover, now)
         self._execute(actions, now)
         self._reschedule(self.instances)
+        self._publish_all()
         resumed = [n for n, i in self.instances.items() if n in previous and i.router.started]
         if handover is not None:
             self.log.info("Took over from the previous vrrp process (%d instance(s) known)", len(resumed))
@@ -183,6 +187,7 @@ class VrrpService(Service):
         self._take_tracks(every=True)
         self._execute(actions, now)
         self._reschedule(self.instances)
+        self._publish_all()
         for name in old_groups - set(self.groups):
             self._unpublish(group_key(name))
         counts = Counter(plan.values())
@@ -230,7 +235,14 @@ class VrrpService(Service):
         due = self._due()
         return self._counters_due if due is None else min(due, self._counters_due)
 
+    def before_wait(self) -> None:
+        if self.wire is not None:
+            self.wire.apply_filters()
+
     def on_deadline(self, now: float) -> None:
+        if self._holding and (due := self._due()) is not None and due <= now:
+            # A held repeat may have restarted the timer that seems to have run out.
+            self._take_repeats()
         while (due := self._due()) is not None and due <= now:
             _, _, name = heapq.heappop(self._heap)
             del self._planned[name]
@@ -271,6 +283,7 @@ class VrrpService(Service):
         """Instances for `config`, reusing `kept`; returns the new ones (not started yet)."""
         assert self.wire is not None
         specs = self._specs(config)
+        self._holding.clear()  # configure lets go of every held repeat
         self._wire_events(self.wire.configure(specs.values()))
         instances: dict[str, Instance] = {}
         fresh: dict[str, Instance] = {}
@@ -324,6 +337,11 @@ class VrrpService(Service):
     def _vmac_names(self, config: Config) -> dict[str, str]:
         if not any(i.use_vmac is not None for i in config.vrrp_instances):
             return {}
+        # Only VMAC configurations need what pyroute2 reads of the links (kinds, modes, parents).
+        from pyroute2 import IPRoute  # noqa: PLC0415
+
+        from services.netconfig.service import link_facts  # noqa: PLC0415
+
         with IPRoute() as ipr:
             return dict(assign_vmac_names(config, link_facts(ipr)).names)
 
@@ -398,6 +416,8 @@ class VrrpService(Service):
             changed |= instance.trackers.set_condition(NO_ADDRESS, missing, reason) is not None
             if changed:
                 actions += self._verdict(instance, instance.trackers.status(), now)
+        # Link changes are rare: each instance's source address and trackers are published again.
+        self._maybe_changed.update(self.instances)
         self._execute(actions, now)
 
     def _take_tracks(self, *, every: bool = False) -> None:
@@ -420,6 +440,7 @@ class VrrpService(Service):
                 changed |= instance.trackers.set(kind, name, value) is not None
             if changed:
                 actions += self._verdict(instance, instance.trackers.status(), now)
+                self._maybe_changed.add(instance.name)
         self._execute(actions, now)
         self._reschedule(self.instances)
 
@@ -444,8 +465,50 @@ class VrrpService(Service):
 
     def receive(self, fd: int) -> None:
         assert self.wire is not None
+        if self._holding:
+            # In order: what the kernel held arrived before what is read now.
+            self._take_repeats()
         for incoming in self.wire.receive(fd):
             self._receive_one(incoming)
+
+    def _take_repeats(self) -> None:
+        assert self.wire is not None
+        now = self.clock()
+        heard, count, overflowed = self.wire.take_repeats(now, time.time_ns())
+        if count:
+            self.counters["adverts_received"] += count
+            self._counters_dirty = True
+        for name, at in heard.items():
+            advert = self._holding.get(name)
+            instance = self.instances.get(name)
+            if advert is not None and instance is not None:
+                instance.router.repeat_heard(advert, at)
+        if overflowed:
+            # Some repeats were lost: count every held MASTER as heard now rather than risk a
+            # false takeover, and read their adverts whole again until they settle.
+            self.log.info("Repeated adverts overflowed the kernel's queue; reading every advert again")
+            for name, advert in self._holding.items():
+                instance = self.instances.get(name)
+                if instance is not None:
+                    instance.router.repeat_heard(advert, now)
+            self._forget_repeats(list(self._holding))
+
+    def _hold_repeats(self, instance: Instance, incoming: Incoming, received: Received) -> None:
+        """After an advert that changed nothing: may the kernel hold its repeats?"""
+        assert self.wire is not None
+        name = instance.name
+        cached = instance.last_accepted
+        steady = cached is not None and cached[1] is received and instance.router.repeat_changes_nothing(received)
+        if steady and self.wire.hold_repeats(name, incoming):
+            self._holding[name] = received
+            return
+        self._forget_repeats((name,))
+
+    def _forget_repeats(self, names: Iterable[str]) -> None:
+        assert self.wire is not None
+        for name in names:
+            if self._holding.pop(name, None) is not None:
+                self.wire.hold_repeats(name, None)
 
     def _receive_one(self, incoming: Incoming) -> None:
         assert self.wire is not None
@@ -472,10 +535,12 @@ class VrrpService(Service):
             return
         now = self.clock()
         actions = router.advert_received(received, now)
+        self._maybe_changed.add(instance.name)
         if actions:
             self._execute(actions, now)
             self._reschedule(self._touched(instance.name, actions))
         else:
+            self._hold_repeats(instance, incoming, received)
             self._reschedule((instance.name,))
 
     def _accept(self, instance: Instance, incoming: Incoming, check: bool) -> Received | None:
@@ -520,6 +585,8 @@ class VrrpService(Service):
         if not actions:
             return
         assert self.bus is not None
+        if self._holding:
+            self._forget_repeats(self._acting(actions))
         changed: set[str] = set()
         for action in actions:
             if isinstance(action, SendAdvert):
@@ -551,6 +618,18 @@ class VrrpService(Service):
         for name in changed:
             self._publish_instance(name)
         self._counters_dirty = True
+
+    def _acting(self, actions: list[Action]) -> set[str]:
+        """The instances these actions are about (a sync group's: all its members)."""
+        names: set[str] = set()
+        for action in actions:
+            if isinstance(action, GroupTransition):
+                group = self.groups.get(action.group)
+                if group is not None:
+                    names.update(group.member_names())
+            else:
+                names.add(action.instance)
+        return names
 
     def _transition(self, action: Transition) -> None:
         assert self.bus is not None
@@ -586,6 +665,11 @@ class VrrpService(Service):
             self._published[name] = value
             self.bus.set(instance_key(name), value)
 
+    def _publish_all(self) -> None:
+        """Every instance as it is now (those no action has published yet, INIT ones say)."""
+        for name in self.instances:
+            self._publish_instance(name)
+
     def _unpublish(self, key: str) -> None:
         assert self.bus is not None
         self.bus.delete(key)
@@ -611,7 +695,8 @@ class VrrpService(Service):
         if not instances:
             return
         # The published values carry who the master is, which adverts update without a transition.
-        for name in self.instances:
+        heard, self._maybe_changed = self._maybe_changed, set()
+        for name in heard:
             self._publish_instance(name)
 
     # ------------------------------------------------------------ scheduling

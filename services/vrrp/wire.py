@@ -40,11 +40,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, Self
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
 from conf.model.global_defs import GlobalDefs
 from conf.model.vrrp import UnicastPeer, VrrpInstance
+from services.vrrp import repeat_filter, rtnl_dump
+from services.vrrp.repeat_filter import VRID_OFFSET
+from services.vrrp.repeats import RepeatSocket, attach
 from services.vrrp.wire_options import (
     IPPROTO_AH,
     IPPROTO_VRRP,
@@ -72,6 +72,7 @@ log = logging.getLogger("Keepalived_vrrp")
 RECEIVE_BUFFER = 65536  # the largest IP datagram: nothing can be truncated
 ANCILLARY_BUFFER = 256
 RECEIVE_BATCH = 64  # packets read per readable event, so that one busy socket cannot starve the loop
+SCOPE_LINK = 253  # RT_SCOPE_LINK
 JITTER_WINDOW = 1024  # sends summarised by `JitterWindow.summary`
 # Plain ints: socket's IntFlag members make every `&` build an enum member, once per packet.
 MSG_TRUNC = int(socket.MSG_TRUNC)
@@ -327,9 +328,6 @@ class Interfaces(Protocol):
 class KernelInterfaces:
     """if_nametoindex and an rtnetlink address dump, in the network namespace of the caller."""
 
-    def __init__(self) -> None:
-        self._ipr: IPRoute | None = None
-
     def index(self, ifname: str) -> int | None:
         try:
             return socket.if_nametoindex(ifname)
@@ -338,29 +336,13 @@ class KernelInterfaces:
 
     def addresses(self, ifindex: int) -> list[InterfaceAddress]:
         """In the kernel's order, which for IPv4 puts the primary address first."""
-        if self._ipr is None:
-            self._ipr = IPRoute()
-        try:
-            messages = self._ipr.get_addr(index=ifindex)
-        except NetlinkError as exc:
-            self.close()
-            raise OSError(exc.code, f"address dump of interface {ifindex}: {exc}") from exc
-        except OSError:
-            self.close()  # a fresh netlink socket next time
-            raise
-        found: list[InterfaceAddress] = []
-        for message in messages:
-            text = message.get("IFA_LOCAL") or message.get("IFA_ADDRESS")
-            if text is None:
-                continue
-            flags = message.get("IFA_FLAGS") or message["flags"]
-            found.append(InterfaceAddress(plain_address(text), link_local=message["scope"] == 253, flags=flags))
-        return found
+        return [
+            InterfaceAddress(found.address, link_local=found.scope == SCOPE_LINK, flags=found.flags)
+            for found in rtnl_dump.addresses(ifindex)
+        ]
 
     def close(self) -> None:
-        if self._ipr is not None:
-            self._ipr.close()
-            self._ipr = None
+        """Nothing is kept open between dumps."""
 
 
 # ---------------------------------------------------------------- one socket pair
@@ -369,11 +351,15 @@ class KernelInterfaces:
 class VrrpSocket:
     """The receiving and the sending raw socket of one SocketKey (keepalived's fd_in and fd_out)."""
 
-    def __init__(self, key: SocketKey, ifindex: int, rx: socket.socket, tx: socket.socket) -> None:
+    def __init__(
+        self, key: SocketKey, ifindex: int, rx: socket.socket, tx: socket.socket, repeats: RepeatSocket | None = None
+    ) -> None:
         self.key = key
         self.ifindex = ifindex  # 0 for a socket bound to no interface
         self.rx = rx
         self.tx = tx
+        self.repeats = repeats  # IPv4 VRRP only: where the kernel holds a BACKUP's repeated adverts
+        self.filtered: frozenset[bytes] = frozenset()  # the datagrams whose repeats rx's filter drops now
         self._buffer = bytearray(RECEIVE_BUFFER)
 
     @classmethod
@@ -394,7 +380,14 @@ class VrrpSocket:
             rx.close()
             tx.close()
             raise
-        return cls(key, ifindex, rx, tx)
+        repeats = None
+        if key.family == 4 and key.protocol == IPPROTO_VRRP:
+            try:
+                repeats = RepeatSocket.open(ifname=key.ifname, ifindex=ifindex, group=key.group, bound=key.bound)
+            except WireOpenError as exc:
+                # Only dearer: every repeat is then read and checked whole.
+                log.info("VRRP socket %s: no repeat socket (%s)", key, exc)
+        return cls(key, ifindex, rx, tx, repeats)
 
     def fileno(self) -> int:
         return self.rx.fileno()
@@ -402,6 +395,23 @@ class VrrpSocket:
     def close(self) -> None:
         self.rx.close()
         self.tx.close()
+        if self.repeats is not None:
+            self.repeats.close()
+
+    def filter_repeats(self, datagrams: frozenset[bytes]) -> None:
+        """Have rx drop the repeats of these datagrams and the repeat socket keep them.
+
+        rx takes everything while the programs change, so that no repeat is lost between the
+        two sockets (one read twice is harmless); each socket goes through a one-instruction
+        program so that the kernel never holds two big ones for it at once."""
+        if self.repeats is None or datagrams == self.filtered:
+            return
+        receiving, holding = repeat_filter.pair(sorted(datagrams))
+        attach(self.rx, repeat_filter.ACCEPT_EVERYTHING)
+        attach(self.repeats.sock, repeat_filter.ACCEPT_NOTHING)
+        attach(self.repeats.sock, holding)
+        attach(self.rx, receiving)
+        self.filtered = datagrams
 
     # ------------------------------------------------------------ receiving
 
@@ -445,6 +455,11 @@ class VrrpSocket:
         self.tx.sendmsg([payload], ancillary, flags, sockaddr(out.dst, self.ifindex))
 
 
+# A held repeat is compared from its source address on, and by its first header word (version,
+# length); the filter compared the rest of its header, and nothing in between matters here.
+COMPARED_FROM = 12
+
+
 # ---------------------------------------------------------------- the pool
 
 
@@ -453,6 +468,7 @@ class _Endpoint:
     spec: EndpointSpec
     source: IPAddress | None = None
     key: SocketKey | None = None
+    repeat: tuple[SocketKey, bytes] | None = None  # a datagram whose repeats the kernel may hold, on this key
     ident: int = 0  # the IPv4 identification of the last advert (keepalived's vrrp->ip_id)
     sent: int = 0
     send_errors: int = 0
@@ -487,6 +503,9 @@ class Wire:
         self._ever_opened: set[SocketKey] = set()
         # (socket, VRID) -> instances: the demultiplexer's table, rebuilt whenever an endpoint's key may change.
         self._by_vrid: dict[tuple[SocketKey, int], tuple[str, ...]] = {}
+        self._filters_stale = False
+        self._owners: dict[SocketKey, dict[int, tuple[str, bytes, bytes]]] | None = None  # see _repeat_owners
+        self._repeats_read_at: float | None = None  # monotonic time of the last drain of the repeat sockets
 
     def __enter__(self) -> Self:
         return self
@@ -514,6 +533,9 @@ class Wire:
                     old.spec, old.source = spec, None
                 kept[name] = old
         self._endpoints = kept
+        for endpoint in kept.values():
+            endpoint.repeat = None
+        self._filters_stale, self._owners = True, None
         return self.refresh()
 
     def refresh(self) -> list[WireEvent]:
@@ -523,6 +545,7 @@ class Wire:
         for ifname in {e.spec.ifname for e in self._endpoints.values() if e.spec.ifname is not None}:
             indexes[ifname] = self.interfaces.index(ifname)
         self._choose_sources(indexes, events)
+        self._filters_stale, self._owners = True, None
         self._index_vrids()
         wanted: dict[SocketKey, int | None] = {}
         buffers: Counter[SocketKey] = Counter()
@@ -603,6 +626,7 @@ class Wire:
             return
         self._down.pop(key, None)
         self._sockets[key] = sock
+        self._filters_stale, self._owners = True, None
         self._by_fd[sock.fileno()] = sock
         again = key in self._ever_opened
         self._ever_opened.add(key)
@@ -649,6 +673,112 @@ class Wire:
             self.counters["rx_packets"] += 1
             packets.append(item)
         return packets
+
+    # ------------------------------------------------------------ repeats held by the kernel
+
+    def hold_repeats(self, name: str, incoming: Incoming | None) -> bool:
+        """Let the kernel hold the exact repeats of this datagram for instance `name` (None: stop).
+
+        True if it will (IPv4 VRRP, on a socket that has a repeat socket, the only
+        instance with its VRID there); the filters change at the next `apply_filters`.
+        """
+        endpoint = self._endpoints.get(name)
+        if endpoint is None:
+            return False
+        if incoming is None:
+            if endpoint.repeat is not None:
+                endpoint.repeat = None
+                self._filters_stale, self._owners = True, None
+            return False
+        sock = self._sockets.get(incoming.key)
+        datagram = incoming.ip_header + incoming.payload
+        if (
+            sock is None
+            or sock.repeats is None
+            or endpoint.key != incoming.key
+            or not repeat_filter.repeatable(datagram)
+            or not repeat_filter.block_fits(datagram)
+            or len(self._by_vrid.get((incoming.key, endpoint.spec.vrid), ())) != 1
+        ):
+            return False
+        if endpoint.repeat != (incoming.key, datagram):
+            endpoint.repeat = (incoming.key, datagram)
+            self._filters_stale, self._owners = True, None
+        return True
+
+    def apply_filters(self) -> None:
+        """Bring every socket's filters in line with `hold_repeats` (once per loop turn: one
+        program per socket, however many instances changed)."""
+        if not self._filters_stale:
+            return
+        self._filters_stale = False
+        wanted: dict[SocketKey, set[bytes]] = {key: set() for key in self._sockets}
+        for endpoint in self._endpoints.values():
+            if endpoint.repeat is not None and endpoint.repeat[0] == endpoint.key and endpoint.key in wanted:
+                wanted[endpoint.key].add(endpoint.repeat[1])
+        for key, datagrams in wanted.items():
+            try:
+                self._sockets[key].filter_repeats(frozenset(datagrams))
+            except OSError as exc:
+                self.counters["filter_attach_failed"] += 1
+                log.info("VRRP socket %s: cannot attach its filters (%s)", key, exc)
+
+    def take_repeats(self, now: float, wall_ns: int) -> tuple[dict[str, float], int, bool]:
+        """The repeats the kernel held since the last call: instance -> monotonic arrival of its
+        last one; how many there were; and True if a repeat socket overflowed (some repeats were
+        lost, so a silence cannot be trusted). `now` and `wall_ns` are the monotonic and wall
+        clocks read together."""
+        previous = self._repeats_read_at
+        self._repeats_read_at = now
+        oldest = 0.0 if previous is None else max(0.0, now - previous)
+        if self._owners is None:
+            self._owners = self._repeat_owners()
+        newest: dict[str, int] = {}  # instance -> the stamp of its last repeat
+        overflowed = False
+        read = stale = 0
+        for sock in self._sockets.values():
+            if sock.repeats is None:
+                continue
+            count, by_vrid, lost = sock.repeats.drain()
+            overflowed |= lost
+            read += count
+            owners = self._owners.get(sock.key, {})
+            for vrid, found in by_vrid.items():
+                owner = owners.get(vrid)
+                if owner is None:
+                    stale += len(found)
+                    continue
+                name, tail, first_word = owner
+                # The filter let only repeats through, but of the datagram it had when they arrived.
+                match = next(
+                    (r for r in found if r.datagram[COMPARED_FROM:] == tail and r.datagram[:4] == first_word), None
+                )
+                if match is None:
+                    stale += len(found)
+                    continue
+                newest[name] = match.stamp_ns
+        if read:
+            self.counters["rx_packets"] += read
+            self.counters["rx_repeats_held"] += read
+        if stale:
+            self.counters["rx_repeats_stale"] += stale
+        if overflowed:
+            self.counters["rx_repeats_overflow"] += 1
+        heard: dict[str, float] = {}
+        for name, stamp in newest.items():
+            age = (wall_ns - stamp) / 1e9 if stamp else 0.0
+            heard[name] = now - min(max(age, 0.0), oldest)
+        return heard, read, overflowed
+
+    def _repeat_owners(self) -> dict[SocketKey, dict[int, tuple[str, bytes, bytes]]]:
+        """socket -> VRID -> (instance, its held datagram from the source address on, its first
+        header word): what a held repeat of it is checked against."""
+        owners: dict[SocketKey, dict[int, tuple[str, bytes, bytes]]] = {}
+        for name, endpoint in self._endpoints.items():
+            if endpoint.repeat is not None:
+                key, datagram = endpoint.repeat
+                owners.setdefault(key, {})[datagram[VRID_OFFSET]] = (name, datagram[COMPARED_FROM:], datagram[:4])
+        return owners
 
     def candidates(self, incoming: Incoming) -> tuple[str, ...]:
         """The instances a packet may be for: those on its socket with its VRID (more than one only for

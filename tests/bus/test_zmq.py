@@ -322,3 +322,42 @@ def test_garbage_reaching_subscribers_and_publishers_is_counted_and_dropped(rund
         for socket in (fake_pub, fake_req, fake_ingest):
             socket.close()
         context.term()
+
+
+def test_a_hub_woken_through_its_wake_fd_sleeps_until_its_deadlines(tmp_path: Path) -> None:
+    """With a wake descriptor the hub waits for traffic or its next deadline (a heartbeat a
+    second), not in tenths of a second; writing to the descriptor is what ends its wait."""
+    hub = Hub(tmp_path / "run", heartbeat_interval=60.0)
+    hub.bind()
+    turns: list[float] = []
+    run_once = hub.run_once
+
+    def counted(poller: zmq.Poller, max_wait: float) -> dict[object, int]:
+        turns.append(time.monotonic())
+        return run_once(poller, max_wait)
+
+    hub.run_once = counted  # type: ignore[method-assign]
+    wake_read, wake_write = os.pipe2(os.O_NONBLOCK)
+    stop = threading.Event()
+    thread = threading.Thread(target=hub.run, args=(stop, wake_read))
+    thread.start()
+    try:
+        sub = Subscriber(tmp_path / "run", want_state=True, want_events=False)
+        wait_for(lambda: bool(sub.poll(0.05)) or sub.core.caught_up)
+        sub.close()
+        # A quiet half second: no traffic and no deadline, so no turn (a 0.1 s tick would take five).
+        before = len(turns)
+        quiet_until = time.monotonic() + 0.5
+        wait_for(lambda: time.monotonic() >= quiet_until)
+        assert len(turns) - before <= 1, turns[before:]
+        stop.set()
+        os.write(wake_write, b"\0")
+        thread.join(5.0)
+        assert not thread.is_alive()
+    finally:
+        stop.set()
+        os.write(wake_write, b"\0")
+        thread.join(5.0)
+        hub.close()
+        os.close(wake_read)
+        os.close(wake_write)

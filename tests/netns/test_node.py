@@ -23,6 +23,8 @@ vrrp_instance VI_1 {
     virtual_router_id 51
     priority 100
     advert_int 1
+    # Something to notify gives the node its notifier.
+    notify /bin/true
     virtual_ipaddress {
         192.0.2.100/24
     }
@@ -220,6 +222,22 @@ def test_without_virtual_servers_no_checker_runs_until_a_reload_brings_some(
     node.send_signal(signal.SIGHUP)
     wait_for(lambda: {p.name: p.state for p in node.supervisor.status()}["ipvs"] == "RUNNING")
     wait_for(node.all_running)
+
+
+def test_without_anything_to_notify_no_notifier_runs_until_a_reload_brings_something(
+    lan: Lan, write_conf: WriteConf
+) -> None:
+    quiet = VRRP_ONLY.replace("    notify /bin/true\n", "")
+    path = write_conf(quiet)
+    node = lan.add_node("a")
+    node.start(path)
+    states = {p.name: p.state for p in node.supervisor.status()}
+    assert states["notifier"] == "STOPPED"
+    assert states["vrrp"] == states["netconfig"] == states["bus"] == "RUNNING"
+    path.write_text(VRRP_ONLY)
+    node.send_signal(signal.SIGHUP)
+    wait_for(lambda: {p.name: p.state for p in node.supervisor.status()}["notifier"] == "RUNNING")
+    assert "Notifications configured: starting notifier" in node.log_text()
 
 
 def test_vrrp_only_runs_no_checkers(lan: Lan, write_conf: WriteConf) -> None:

@@ -16,7 +16,8 @@ import pytest
 
 from bus.hub import Hub
 from bus.subscriber import Subscriber
-from services.base import InstanceLog, ServiceOptions
+from services.base import InstanceLog
+from services.service_options import ServiceOptions
 from tests.conftest import WriteConf, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,7 +126,8 @@ def test_a_config_that_cannot_run_stops_the_service_with_keepalived_exit_code(
 BOOM = """
 import sys
 from pathlib import Path
-from services.base import Service, ServiceOptions
+from services.base import Service
+from services.service_options import ServiceOptions
 
 class Boom(Service):
     name = "boom"

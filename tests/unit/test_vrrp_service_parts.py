@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conf.load import Loaded, load
-from services.base import ServiceOptions
+from services.service_options import ServiceOptions
 from services.vrrp.actions import Log
 from services.vrrp.codec import (
     AH_LENGTH,

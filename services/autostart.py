@@ -1,0 +1,56 @@
+"""Which optional services a configuration gives work to.
+
+keepalived starts its checker process only when there are virtual servers to
+check (running_checker). hakeeper does the same for healthcheck and ipvs, and
+for the notifier: it starts only when something is to be notified (a notify
+script, a notify FIFO, or e-mail with an SMTP server). A reload that brings
+such work starts them; one that takes it away leaves them running idle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from conf.model.config import Config
+
+INSTANCE_SCRIPTS = (
+    "notify",
+    "notify_master",
+    "notify_backup",
+    "notify_fault",
+    "notify_stop",
+    "notify_deleted",
+    "notify_master_rx_lower_pri",
+)
+GROUP_SCRIPTS = ("notify", "notify_master", "notify_backup", "notify_fault", "notify_stop")
+FIFOS = ("notify_fifo", "vrrp_notify_fifo", "lvs_notify_fifo")
+
+
+@dataclass(frozen=True)
+class Autostart:
+    checkers: bool  # healthcheck and ipvs
+    notifier: bool
+
+
+def autostart(config: Config) -> Autostart:
+    return Autostart(checkers=bool(config.virtual_servers), notifier=notifier_has_work(config))
+
+
+def notifier_has_work(config: Config) -> bool:
+    g = config.global_defs
+    if any(getattr(g, name) is not None for name in FIFOS):
+        return True
+    if g.smtp_server is not None and g.notification_email:
+        return True
+    for instance in config.vrrp_instances:
+        if any(getattr(instance, name) not in (None, False) for name in INSTANCE_SCRIPTS):
+            return True
+    for group in config.vrrp_sync_groups:
+        if any(getattr(group, name) is not None for name in GROUP_SCRIPTS):
+            return True
+    for server in config.virtual_servers:
+        if server.quorum_up is not None or server.quorum_down is not None:
+            return True
+        if any(real.notify_up is not None or real.notify_down is not None for real in server.real_servers):
+            return True
+    return False
