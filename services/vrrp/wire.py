@@ -712,6 +712,10 @@ class Wire:
         if not self._filters_stale:
             return
         self._filters_stale = False
+        if self._repeats_read_at is None:
+            # Nothing can be held before the first filter: the age of what the first read finds
+            # is bounded by now, as later ones are by the read before them.
+            self._repeats_read_at = self.clock()
         wanted: dict[SocketKey, set[bytes]] = {key: set() for key in self._sockets}
         for endpoint in self._endpoints.values():
             if endpoint.repeat is not None and endpoint.repeat[0] == endpoint.key and endpoint.key in wanted:
@@ -730,7 +734,7 @@ class Wire:
         clocks read together."""
         previous = self._repeats_read_at
         self._repeats_read_at = now
-        oldest = 0.0 if previous is None else max(0.0, now - previous)
+        oldest = max(0.0, now - (now if previous is None else previous))
         if self._owners is None:
             self._owners = self._repeat_owners()
         newest: dict[str, int] = {}  # instance -> the stamp of its last repeat
