@@ -64,10 +64,10 @@ class Machine:
             return None
         if not stat.S_ISREG(st.st_mode):
             return None
-        return ScriptFile(path, bool(st.st_mode & 0o111), _insecure_component(path))
+        return ScriptFile(path, bool(st.st_mode & 0o111), insecure_component(path))
 
 
-def _insecure_component(path: str) -> str | None:
+def insecure_component(path: str) -> str | None:
     """keepalived's check_security(): every component root-owned and not writable by others.
 
     The path is resolved first, as keepalived's realpath() does: a symlink's own mode (0777)

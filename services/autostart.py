@@ -1,8 +1,9 @@
 """Which optional services a configuration gives work to.
 
 keepalived starts its checker process only when there are virtual servers to
-check (running_checker). hakeeper does the same for healthcheck and ipvs, and
-for the notifier: it starts only when something is to be notified (a notify
+check (running_checker). hakeeper does the same for ipvs, and for healthcheck,
+which also runs the tracked vrrp_scripts (keepalived runs those in its VRRP
+process, so they run with `--vrrp` too), and for the notifier: it starts only when something is to be notified (a notify
 script, a notify FIFO, or e-mail with an SMTP server). A reload that brings
 such work starts them; one that takes it away leaves them running idle.
 """
@@ -28,12 +29,22 @@ FIFOS = ("notify_fifo", "vrrp_notify_fifo", "lvs_notify_fifo")
 
 @dataclass(frozen=True)
 class Autostart:
-    checkers: bool  # healthcheck and ipvs
+    checkers: bool  # virtual servers: healthcheck checks them, ipvs installs them
+    trackers: bool  # tracked vrrp_scripts: healthcheck runs them
     notifier: bool
 
 
 def autostart(config: Config) -> Autostart:
-    return Autostart(checkers=bool(config.virtual_servers), notifier=notifier_has_work(config))
+    return Autostart(
+        checkers=bool(config.virtual_servers), trackers=has_tracked_scripts(config), notifier=notifier_has_work(config)
+    )
+
+
+def has_tracked_scripts(config: Config) -> bool:
+    defined = {script.name for script in config.vrrp_scripts}
+    tracked = {ref.name for i in config.vrrp_instances for ref in i.track_script}
+    tracked |= {ref.name for g in config.vrrp_sync_groups for ref in g.track_script}
+    return bool(defined & tracked)
 
 
 def notifier_has_work(config: Config) -> bool:

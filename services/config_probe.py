@@ -18,6 +18,7 @@ class Verdict:
     exit_code: int  # check-config's
     lines: tuple[str, ...]  # its FILE:LINE: diagnostics
     checkers: bool  # services.autostart
+    trackers: bool
     notifier: bool
 
     @property
@@ -34,7 +35,9 @@ def probe(config_file: str, config_id: str | None) -> Verdict:
         found = run_in_child(lambda: _check(config_file, config_id))
     except ChildFailed as exc:
         raise ProbeError(str(exc)) from None
-    return Verdict(found["exit_code"], tuple(found["lines"]), found["checkers"], found["notifier"])
+    return Verdict(
+        found["exit_code"], tuple(found["lines"]), found["checkers"], found["trackers"], found["notifier"]
+    )
 
 
 def _check(config_file: str, config_id: str | None) -> dict[str, Any]:
@@ -47,5 +50,6 @@ def _check(config_file: str, config_id: str | None) -> dict[str, Any]:
         "exit_code": report.exit_code,
         "lines": list(report.lines()),
         "checkers": bool(wanted and wanted.checkers),
+        "trackers": bool(wanted and wanted.trackers),
         "notifier": bool(wanted and wanted.notifier),
     }

@@ -79,6 +79,7 @@ class Node:
         self._wake_read = -1
         self._wake_write = -1
         self._checkers_wanted = True
+        self._trackers_wanted = True
         self._notifier_wanted = True
 
     # ------------------------------------------------------------------ run
@@ -143,8 +144,14 @@ class Node:
             return
         log.info("Reload signalled to the services")
 
+    def _healthcheck_wanted(self) -> bool:
+        options = self.options
+        return (self._checkers_wanted and not options.vrrp_only) or (self._trackers_wanted and not options.check_only)
+
     def _now_wanted(self, name: str) -> str | None:
         """Why a service that is not running should start after a reload (None: it should not)."""
+        if name == "healthcheck" and self._trackers_wanted and not self.options.check_only:
+            return "Tracked scripts configured"
         if name in CHECKERS and self._checkers_wanted and not self.options.vrrp_only:
             return "Virtual servers configured"
         if name == "notifier" and self._notifier_wanted:
@@ -256,6 +263,8 @@ class Node:
             "HAKEEPER_AUTOSTART_VRRP": "false" if options.check_only else "true",
             # keepalived starts its checker process only with virtual servers to check (running_checker).
             "HAKEEPER_AUTOSTART_CHECK": "true" if self._checkers_wanted and not options.vrrp_only else "false",
+            # healthcheck also runs the tracked vrrp_scripts, which the VRRP side needs.
+            "HAKEEPER_AUTOSTART_HEALTHCHECK": "true" if self._healthcheck_wanted() else "false",
             # Likewise the notifier only with something to notify (services.autostart).
             "HAKEEPER_AUTOSTART_NOTIFY": "true" if self._notifier_wanted else "false",
             "HAKEEPER_CONFIG": str(Path(options.config_file).absolute()),
@@ -285,6 +294,7 @@ class Node:
             log.error("%s: %s cannot run (check-config exit %d)", refusal, self.options.config_file, EXIT_CONFIG_FATAL)
             return False
         self._checkers_wanted = verdict.checkers
+        self._trackers_wanted = verdict.trackers
         self._notifier_wanted = verdict.notifier
         return True
 

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 # name -> (module:class, or None while the service is a placeholder; keepalived's syslog ident)
 SERVICES: dict[str, tuple[str | None, str]] = {
     "vrrp": ("services.vrrp.service:VrrpService", "Keepalived_vrrp"),
-    "healthcheck": (None, "Keepalived_healthcheckers"),
+    "healthcheck": ("services.healthcheck.service:HealthcheckService", "Keepalived_healthcheckers"),
     "ipvs": (None, "Keepalived_healthcheckers"),
     "netconfig": ("services.netconfig.service:NetconfigService", "Keepalived_vrrp"),
     "notifier": (None, "Keepalived"),

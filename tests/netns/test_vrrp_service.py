@@ -37,16 +37,20 @@ A_IP, B_IP, C_IP = "192.0.2.11", "192.0.2.12", "192.0.2.13"
 VIP = "192.0.2.100/24"
 ADVERT_INT = 0.3
 STARTUP = 20.0  # a node's services start together on a busy machine: vrrp may take seconds to run
+# Scripts that never finish: the healthcheck service runs them but never reports, so that these
+# tests report the results on the bus themselves.
 SCRIPTS = """\
 global_defs {
     enable_script_security
     script_user root
 }
 vrrp_script chk {
-    script "/usr/bin/true"
+    script "/usr/bin/sleep 4000"
+    interval 4000
 }
 vrrp_script gate {
-    script "/usr/bin/true"
+    script "/usr/bin/sleep 4000"
+    interval 4000
 }
 """
 

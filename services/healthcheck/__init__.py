@@ -1,0 +1,1 @@
+"""The healthcheck service: vrrp_script, track_file and track_process checks, results on the bus."""
