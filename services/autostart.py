@@ -2,10 +2,11 @@
 
 keepalived starts its checker process only when there are virtual servers to
 check (running_checker). hakeeper does the same for ipvs, and for healthcheck,
-which also runs the tracked vrrp_scripts (keepalived runs those in its VRRP
-process, so they run with `--vrrp` too), and for the notifier: it starts only when something is to be notified (a notify
-script, a notify FIFO, or e-mail with an SMTP server). A reload that brings
-such work starts them; one that takes it away leaves them running idle.
+which also runs the tracked vrrp_scripts and follows the tracked files and
+processes (keepalived does those in its VRRP process, so here they run with
+`--vrrp` too), and for the notifier: it starts only when something is to be notified
+(a notify script, a notify FIFO, or e-mail with an SMTP server). A reload that
+brings such work starts them; one that takes it away leaves them running idle.
 """
 
 from __future__ import annotations
@@ -41,10 +42,18 @@ def autostart(config: Config) -> Autostart:
 
 
 def has_tracked_scripts(config: Config) -> bool:
-    defined = {script.name for script in config.vrrp_scripts}
-    tracked = {ref.name for i in config.vrrp_instances for ref in i.track_script}
-    tracked |= {ref.name for g in config.vrrp_sync_groups for ref in g.track_script}
-    return bool(defined & tracked)
+    """A vrrp_script, track_file or track_process some instance or sync group tracks (healthcheck follows them)."""
+    scripts = {ref.name for i in config.vrrp_instances for ref in i.track_script}
+    scripts |= {ref.name for g in config.vrrp_sync_groups for ref in g.track_script}
+    files = {ref.name for i in config.vrrp_instances for ref in i.track_file}
+    files |= {ref.name for g in config.vrrp_sync_groups for ref in g.track_file}
+    processes = {ref.name for i in config.vrrp_instances for ref in i.track_process}
+    processes |= {ref.name for g in config.vrrp_sync_groups for ref in g.track_process}
+    return bool(
+        scripts & {s.name for s in config.vrrp_scripts}
+        or files & {f.name for f in config.track_files}
+        or processes & {p.name for p in config.track_processes}
+    )
 
 
 def notifier_has_work(config: Config) -> bool:

@@ -4,7 +4,9 @@ The adapter (services.healthcheck.runner) starts the runs this core asks for,
 signals their process groups when it says so, and reports how each ended.
 
 keepalived's rules (vrrp_scheduler.c vrrp_script_thread, vrrp_script_child_thread):
-- a script first runs at start, then every `interval` from the previous launch;
+- a script first runs at start, then every `interval` (here on a fixed cadence
+  that does not drift, the scripts' second runs spread evenly over their
+  interval so that a thousand of them do not all fall due at once);
 - `result` counts 0..rise+fall-1 and the script is OK while `result >= rise`;
   it starts at rise-1, so the first result decides at once either way;
   afterwards an OK script fails after `fall` failures in a row, and a failed one
@@ -13,8 +15,10 @@ keepalived's rules (vrrp_scheduler.c vrrp_script_thread, vrrp_script_child_threa
   when unset) gets SIGTERM to its process group, SIGKILL 2 s later, then SIGKILL
   every 10 s; dying of those signals is `timed_out`.
 
-One deliberate difference (docs/compatibility.md): a script never overlaps with
-itself. keepalived 2.2.7 logs "Track script X is already running, expect idle -
+Two deliberate differences (docs/compatibility.md): `init_fail` does what
+keepalived documents (the script counts as failed from the start, until `rise`
+successes), where 2.2.7 ignores it for tracked scripts; and a script never
+overlaps with itself. keepalived 2.2.7 logs "Track script X is already running, expect idle -
 skipping run" and starts another copy anyway; here the run is skipped, as the
 message says and as keepalived 2.0 did.
 """
@@ -42,6 +46,7 @@ class ScriptSpec:
     fall: int = 1
     uid: int | None = None  # None: as this process
     gid: int | None = None
+    init_fail: bool = False  # assume failed until `rise` successes (keepalived's documented init_fail)
 
 
 # ---------------------------------------------------------------- what happened to a run
@@ -66,7 +71,8 @@ Ending = Exited | Signalled
 @dataclass(frozen=True)
 class Spawn:
     script: str
-    run: int  # the id the adapter reports the run's end with
+    run: int  # the id the adapter reports the run's end with (and its start, with `launched`)
+    due: float  # when the run was due
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,7 @@ class Phase(Enum):
 @dataclass
 class _Run:
     id: int
+    due: float = 0.0  # when it was due to start
     phase: Phase = Phase.RUNNING
     next_step: float = 0.0  # when the timeout handling acts next
 
@@ -114,8 +121,9 @@ class ScriptState:
     decided: bool = False  # a first result came
     last_status: int = 0  # the last normal exit status (keepalived's "now returning" line)
     run: _Run | None = None
-    next_launch: float = 0.0
+    next_launch: float = 0.0  # when the next run is due
     runs: int = 0
+    skipped: int = 0  # runs not started because the previous one was still going
 
     @property
     def ok(self) -> bool:
@@ -124,16 +132,28 @@ class ScriptState:
 
 class ScriptsCore:
     def __init__(self, specs: Iterable[ScriptSpec]) -> None:
-        self.scripts = {spec.name: ScriptState(spec, result=spec.rise - 1) for spec in specs}
+        self.scripts = {
+            spec.name: ScriptState(spec, result=0, decided=True) if spec.init_fail else ScriptState(spec, spec.rise - 1)
+            for spec in specs
+        }
+        # Seconds each run (but the first of each script, which is "at once") started after it was due;
+        # the adapter takes them for its statistics.
+        self.lateness: list[float] = []
         self._heap: list[tuple[float, int, str]] = []
         self._seq = itertools.count()
         self._run_ids = itertools.count(1)
+        self._order = {name: index for index, name in enumerate(self.scripts)}
+        self._started_at = 0.0
 
     def start(self, now: float) -> list[Action]:
+        self._started_at = now
+        actions: list[Action] = []
         for name, state in self.scripts.items():
             state.next_launch = now
             self._push(now, name)
-        return self.tick(now)
+            if state.spec.init_fail and state.runs == 0:
+                actions.append(Result(name, False, "init_fail"))
+        return actions + self.tick(now)
 
     def next_deadline(self) -> float | None:
         return self._heap[0][0] if self._heap else None
@@ -198,16 +218,42 @@ class ScriptsCore:
 
     def _launch(self, state: ScriptState, now: float) -> list[Action]:
         spec = state.spec
-        state.next_launch = now + spec.interval
+        due = state.next_launch
+        if state.runs or state.skipped:
+            # A fixed cadence from the first launch: lateness never adds up (keepalived counts each
+            # interval from the previous launch, so it drifts by each launch's lateness).
+            state.next_launch += spec.interval
+            while state.next_launch <= now:
+                state.next_launch += spec.interval
+        else:
+            state.next_launch = now + spec.interval  # until `launched` says when it really started
         self._push(state.next_launch, spec.name)
         if state.run is not None:
+            state.skipped += 1
             doing = "already running" if state.run.phase is Phase.RUNNING else "being timed out"
             return [Log(f"Track script {spec.name} is {doing}, expect idle - skipping run")]
-        run = _Run(next(self._run_ids), next_step=now + spec.timeout)
+        run = _Run(next(self._run_ids), due=due, next_step=now + spec.timeout)
         state.run = run
         state.runs += 1
         self._push(run.next_step, spec.name)
-        return [Spawn(spec.name, run.id)]
+        return [Spawn(spec.name, run.id, due)]
+
+    def launched(self, name: str, run_id: int, at: float) -> None:
+        """The adapter started run `run_id` at `at`: its timeout counts from then, and the
+        lateness of every run but a script's first is recorded."""
+        state = self.scripts.get(name)
+        if state is None or state.run is None or state.run.id != run_id:
+            return
+        state.run.next_step = at + state.spec.timeout
+        self._push(state.run.next_step, name)
+        if state.runs == 1 and not state.skipped:
+            # Every script's first run is at once; from the second on, the scripts are spread
+            # evenly over their interval, so that many of them never fall due together.
+            position = self._order[name] / len(self._order)
+            state.next_launch = self._started_at + state.spec.interval * (1 + position)
+            self._push(state.next_launch, name)
+        else:
+            self.lateness.append(at - state.run.due)
 
     def _time_out(self, state: ScriptState, run: _Run, now: float) -> list[Action]:
         name = state.spec.name

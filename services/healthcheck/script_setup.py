@@ -160,6 +160,7 @@ def _set_up(
         fall=script.fall,
         uid=None if as_us else who.uid,
         gid=None if as_us else who.gid,
+        init_fail=script.init_fail,
     )
     return spec, insecure
 

@@ -169,3 +169,38 @@ def test_every_script_is_scheduled_independently(timeout: float) -> None:
     core.ended("a", 1, Exited(0), 0.1)
     core.ended("b", 2, Exited(0), 0.1)
     assert [a.script for a in only(Spawn, core.tick(1.0))] == ["a"]  # type: ignore[attr-defined]
+
+
+def test_init_fail_starts_failed_and_needs_rise_successes() -> None:
+    core = ScriptsCore([spec(rise=2, init_fail=True)])
+    actions = core.start(0.0)
+    assert only(Result, actions) == [Result("chk", False, "init_fail")]
+    assert only(Result, core.ended("chk", 1, Exited(0), 0.1)) == []  # one success of two
+    assert only(Result, run_once(core, 1.0, Exited(0))) == [Result("chk", True, "succeeded")]
+
+
+def test_a_late_launch_does_not_push_the_later_ones() -> None:
+    core = ScriptsCore([spec(interval=1.0, timeout=0.5)])
+    core.start(0.0)
+    core.ended("chk", 1, Exited(0), 0.1)
+    assert only(Spawn, core.tick(1.3))  # 0.3 s late
+    core.launched("chk", 2, 1.31)
+    core.ended("chk", 2, Exited(0), 1.4)
+    assert core.scripts["chk"].next_launch == 2.0
+    assert core.lateness == [pytest.approx(0.31)]
+    core.tick(5.2)  # late by more than an interval: the missed runs are not made up
+    assert core.scripts["chk"].next_launch == 6.0
+
+
+def test_scripts_started_together_are_spread_over_their_interval_afterwards() -> None:
+    core = ScriptsCore([spec(name="a", timeout=0.5), spec(name="b", timeout=0.5)])
+    first = only(Spawn, core.start(0.0))
+    assert [s.due for s in first] == [0.0, 0.0]  # type: ignore[attr-defined]
+    core.launched("a", 1, 0.0)
+    core.launched("b", 2, 0.4)  # started 0.4 s later (a burst of spawns)
+    assert (core.scripts["a"].next_launch, core.scripts["b"].next_launch) == (1.0, 1.5)
+    assert core.next_deadline() == 0.5  # a's timeout
+    core.ended("a", 1, Exited(0), 0.1)
+    core.ended("b", 2, Exited(0), 0.5)
+    assert [s.script for s in only(Spawn, core.tick(1.0))] == ["a"]  # type: ignore[attr-defined]
+    assert core.lateness == []  # first runs are "at once", not due
