@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import select
+import shutil
 import signal
+import tempfile
 import time
 from pathlib import Path
+
+import pytest
 
 from services.healthcheck.runner import Runner
 from services.healthcheck.script_core import Exited, ScriptSpec, Signalled
@@ -88,3 +93,21 @@ def _alive(pid: int) -> bool:
     finally:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
+
+
+def test_a_run_takes_its_user_and_only_its_group() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to change users")
+    nobody = pwd.getpwnam("nobody")
+    shared = Path(tempfile.mkdtemp(prefix="hk-runner-"))  # under /tmp: reachable by nobody
+    shared.chmod(0o777)
+    out = shared / "id"
+    runner = Runner()
+    as_nobody = ScriptSpec("chk", ("/bin/sh", "-c", f"id -u > {out}; id -G >> {out}"), 1.0, 1.0,
+                           uid=nobody.pw_uid, gid=nobody.pw_gid)  # fmt: skip
+    assert runner.spawn(as_nobody, 1) is None
+    assert ended(runner)[2] == Exited(0)
+    try:
+        assert out.read_text().split() == [str(nobody.pw_uid), str(nobody.pw_gid)]
+    finally:
+        shutil.rmtree(shared)
