@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from conf.model.config import Config
+from services.tracked import tracked_names
 
 INSTANCE_SCRIPTS = (
     "notify",
@@ -43,16 +44,10 @@ def autostart(config: Config) -> Autostart:
 
 def has_tracked_scripts(config: Config) -> bool:
     """A vrrp_script, track_file or track_process some instance or sync group tracks (healthcheck follows them)."""
-    scripts = {ref.name for i in config.vrrp_instances for ref in i.track_script}
-    scripts |= {ref.name for g in config.vrrp_sync_groups for ref in g.track_script}
-    files = {ref.name for i in config.vrrp_instances for ref in i.track_file}
-    files |= {ref.name for g in config.vrrp_sync_groups for ref in g.track_file}
-    processes = {ref.name for i in config.vrrp_instances for ref in i.track_process}
-    processes |= {ref.name for g in config.vrrp_sync_groups for ref in g.track_process}
     return bool(
-        scripts & {s.name for s in config.vrrp_scripts}
-        or files & {f.name for f in config.track_files}
-        or processes & {p.name for p in config.track_processes}
+        tracked_names(config, "track_script") & {s.name for s in config.vrrp_scripts}
+        or tracked_names(config, "track_file") & {f.name for f in config.track_files}
+        or tracked_names(config, "track_process") & {p.name for p in config.track_processes}
     )
 
 

@@ -209,11 +209,7 @@ class Service:
                 self.on_deadline(now)
             if self._flags.reload:
                 self._flags.reload = False
-                self._reload_and_settle()
-
-    def _reload_and_settle(self) -> None:
-        self._reload()
-        _settle_heap()
+                self._reload()
 
     def _reload(self) -> None:
         """keepalived's reload_check_config: a configuration that cannot run leaves the running one in place."""
@@ -224,6 +220,7 @@ class Service:
             return
         self.config = loaded.config
         self.reload(loaded.config)
+        _settle_heap()
         self.log.info("Reload finished")
 
     # ----------------------------------------------------------- signals

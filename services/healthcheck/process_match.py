@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from conf.model.config import Config
+from services.tracked import tracked_names
 
 COMM_LEN = 15
 
@@ -34,8 +35,7 @@ class ProcessSpec:
 
 
 def tracked_processes(config: Config) -> list[ProcessSpec]:
-    tracked = {ref.name for i in config.vrrp_instances for ref in i.track_process}
-    tracked |= {ref.name for g in config.vrrp_sync_groups for ref in g.track_process}
+    tracked = tracked_names(config, "track_process")
     specs: list[ProcessSpec] = []
     for p in config.track_processes:
         if p.name not in tracked or not p.process:

@@ -30,6 +30,7 @@ from conf.environment import DEFAULT_SCRIPT_USER, insecure_component
 from conf.model.config import Config
 from conf.model.trackers import VrrpScript
 from services.healthcheck.script_core import ScriptSpec
+from services.tracked import tracked_names
 
 
 @dataclass(frozen=True)
@@ -44,15 +45,9 @@ class _Identity:
     gid: int
 
 
-def tracked_script_names(config: Config) -> set[str]:
-    names = {ref.name for i in config.vrrp_instances for ref in i.track_script}
-    names |= {ref.name for g in config.vrrp_sync_groups for ref in g.track_script}
-    return names
-
-
 def set_up_scripts(config: Config) -> Setup:
     messages: list[str] = []
-    tracked = tracked_script_names(config)
+    tracked = tracked_names(config, "track_script")
     security = config.global_defs.enable_script_security
     default = _default_identity(config, messages)
     specs: list[ScriptSpec] = []

@@ -26,6 +26,7 @@ from services.healthcheck.inotify import (
     IN_Q_OVERFLOW,
     Inotify,
 )
+from services.tracked import tracked_names
 
 log = logging.getLogger("hakeeper.healthcheck")
 POLL_EVERY = 1.0  # seconds, for files inotify cannot follow
@@ -41,8 +42,7 @@ class FileSpec:
 
 
 def tracked_files(config: Config) -> list[FileSpec]:
-    tracked = {ref.name for i in config.vrrp_instances for ref in i.track_file}
-    tracked |= {ref.name for g in config.vrrp_sync_groups for ref in g.track_file}
+    tracked = tracked_names(config, "track_file")
     return [
         FileSpec(f.name, f.file, f.init_file) for f in config.track_files if f.name in tracked and f.file is not None
     ]
@@ -79,10 +79,6 @@ class TrackFiles:
 
     def fileno(self) -> int | None:
         return self.inotify.fd if self.inotify is not None else None
-
-    @property
-    def polling(self) -> bool:
-        return self.inotify is None
 
     def _add(self, spec: FileSpec) -> None:
         path = os.path.realpath(spec.path)

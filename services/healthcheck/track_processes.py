@@ -104,10 +104,6 @@ class TrackProcesses:
             return None
         return sock
 
-    @property
-    def polling(self) -> bool:
-        return self._next_poll is not None
-
     def fileno(self) -> int | None:
         return self.sock.fileno() if self.sock is not None else None
 

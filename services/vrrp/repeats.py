@@ -14,28 +14,29 @@ nor make it younger than now.
 
 from __future__ import annotations
 
-import ctypes
 import socket
-import struct
 
 from services.vrrp.batch_receive import SO_RXQ_OVFL, SO_TIMESTAMPNS, BatchReceiver, Received
 from services.vrrp.repeat_filter import ACCEPT_NOTHING, VRID_OFFSET, Program
-from services.vrrp.wire_options import IPPROTO_VRRP, IPAddress, WireOpenError, raw_socket, setup_receive
+from services.vrrp.wire_options import (
+    IPPROTO_VRRP,
+    IPAddress,
+    WireOpenError,
+    attach_filter,
+    raw_socket,
+    setup_receive,
+)
 
 SO_RCVBUFFORCE = 33
-SO_ATTACH_FILTER = 26
 # Room for a few seconds of repeats of 255 instances at 0.1 s (each queued datagram costs about 1 KiB).
 HOLD_BUFFER = 4 << 20
 READ_BUFFER = 1024  # repeats are datagrams a filter block could compare: well under this
 ANCILLARY_BUFFER = 128  # a timestamp, a drop count and IP_PKTINFO
 RECEIVE_SLOTS = 256
-_FPROG = struct.Struct("HL")  # struct sock_fprog: a length, then a pointer (native alignment)
 
 
 def attach(sock: socket.socket, program: Program) -> None:
-    """SO_ATTACH_FILTER; the kernel copies the program, and swaps it atomically."""
-    code = ctypes.create_string_buffer(program.packed())
-    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, _FPROG.pack(len(program.insns), ctypes.addressof(code)))
+    attach_filter(sock, program.packed())
 
 
 class RepeatSocket:

@@ -286,13 +286,17 @@ def _option(sock: socket.socket, level: int, option: int, value: bytes, name: st
     _step(f"cant set {name} IP option. errno={{errno}} ({{error}})", lambda: sock.setsockopt(level, option, value))
 
 
+def attach_filter(sock: socket.socket, packed: bytes) -> None:
+    """SO_ATTACH_FILTER with a classic BPF program (packed `struct sock_filter`s); the kernel
+    copies it, and swaps it for the socket's previous one atomically. OSError on failure."""
+    program = ctypes.create_string_buffer(packed)
+    # struct sock_fprog: a length in instructions, then a pointer (native alignment)
+    fprog = struct.pack("HL", len(packed) // _SOCK_FILTER.size, ctypes.addressof(program))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+
+
 def _attach_drop_all(sock: socket.socket) -> None:
-    program = ctypes.create_string_buffer(drop_all_filter())
-    fprog = struct.pack("HL", 1, ctypes.addressof(program))  # struct sock_fprog: a length, then a pointer
-    _step(
-        "Can't set SO_ATTACH_FILTER option. errno={errno} ({error})",
-        lambda: sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog),
-    )
+    _step("Can't set SO_ATTACH_FILTER option. errno={errno} ({error})", lambda: attach_filter(sock, drop_all_filter()))
 
 
 def _bind_to_device(sock: socket.socket, ifname: str) -> None:

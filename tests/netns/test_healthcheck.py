@@ -27,16 +27,23 @@ vrrp_script chk_nginx {{
     interval 1
     weight -10
 }}
+{instance(priority, "track_script", "chk_nginx")}"""
+
+
+def instance(priority: int, kind: str, name: str, *, backup_nopreempt: bool = False) -> str:
+    """VI_1 holding VIP and tracking `name` in its `kind` block (track_script, track_file, track_process)."""
+    settings = "    state BACKUP\n    nopreempt\n" if backup_nopreempt else ""
+    return f"""\
 vrrp_instance VI_1 {{
-    interface eth0
+{settings}    interface eth0
     virtual_router_id 51
     priority {priority}
     advert_int 1
     virtual_ipaddress {{
         {VIP}
     }}
-    track_script {{
-        chk_nginx
+    {kind} {{
+        {name}
     }}
 }}
 """
@@ -96,19 +103,7 @@ track_file tf {{
     weight -10
     init_file 0
 }}
-vrrp_instance VI_1 {{
-    interface eth0
-    virtual_router_id 51
-    priority {priority}
-    advert_int 1
-    virtual_ipaddress {{
-        {VIP}
-    }}
-    track_file {{
-        tf
-    }}
-}}
-"""
+{instance(priority, "track_file", "tf")}"""
 
 
 @needs_root
@@ -139,19 +134,7 @@ def test_a_tracked_process_holds_the_instance_in_fault_until_it_runs(
 vrrp_track_process daemon {{
     process {program.name}
 }}
-vrrp_instance VI_1 {{
-    interface eth0
-    virtual_router_id 51
-    priority 100
-    advert_int 1
-    virtual_ipaddress {{
-        {VIP}
-    }}
-    track_process {{
-        daemon
-    }}
-}}
-"""
+{instance(100, "track_process", "daemon")}"""
     node = lan.add_node("a")
     node.start(write_conf(conf, "a.conf"))
     # In a network namespace the kernel refuses process events: healthcheck reads /proc instead.
@@ -180,21 +163,7 @@ vrrp_script chk_nginx {{
     interval 1
     weight 2
 }}
-vrrp_instance VI_1 {{
-    state BACKUP
-    interface eth0
-    virtual_router_id 51
-    priority {priority}
-    advert_int 1
-    nopreempt
-    virtual_ipaddress {{
-        {VIP}
-    }}
-    track_script {{
-        chk_nginx
-    }}
-}}
-"""
+{instance(priority, "track_script", "chk_nginx", backup_nopreempt=True)}"""
 
 
 @needs_root
