@@ -126,6 +126,10 @@ class Subscriber:
     def next_deadline(self) -> float:
         return self.core.next_deadline()
 
+    def refresh_events(self) -> None:
+        """SubscriberCore.refresh_events: `core.caught_up` says when the answer has come."""
+        self._handle(self.core.refresh_events(self.clock()), [])
+
     def follow(self, timeout: float = 1.0) -> Iterator[Effect]:
         """Every effect, forever (for `hakeeper events --follow` and long-running consumers)."""
         while True:

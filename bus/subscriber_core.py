@@ -258,6 +258,14 @@ class SubscriberCore:
                 effects.append(EventDelivered(event))
         return effects
 
+    def refresh_events(self, now: float) -> list[Effect]:
+        """Ask the hub for whatever it holds after the cursor now (a consumer about to stop
+        makes sure it has seen everything published before it was asked to)."""
+        self._now = now
+        if not self.want_events or self._events.awaiting:
+            return []
+        return self._resume()
+
     # ------------------------------------------------------------- timers
 
     def tick(self, now: float) -> list[Effect]:

@@ -77,6 +77,7 @@ class Service:
     syslog_ident: ClassVar[str] = "Keepalived"
     wants_state: ClassVar[bool] = False  # keep a mirror of the node's bus state
     wants_events: ClassVar[bool] = False
+    bus_prefix: ClassVar[str] = ""  # only the state keys and event topics starting with this
 
     def __init__(self, options: ServiceOptions, clock: Callable[[], float] = time.monotonic) -> None:
         self.options = options
@@ -116,6 +117,17 @@ class Service:
     def on_bus(self, effects: list[Effect]) -> None:
         """What the node's bus said (state changes, events), when `wants_state`/`wants_events`."""
 
+    def events_from(self) -> tuple[int, int] | Start:
+        """Where the event subscription starts: a saved cursor `(hub epoch, seq)`, or a `Start`."""
+        return Start.NOW
+
+    def on_stop_requested(self) -> None:
+        """SIGTERM or SIGINT arrived; the loop goes on while `draining()` says so."""
+
+    def draining(self) -> bool:
+        """Work to finish before stopping (the loop keeps running, `stop()` waits)."""
+        return False
+
     # --------------------------------------------------------- helpers
 
     def instance_log(self, instance: str) -> InstanceLog:
@@ -145,7 +157,8 @@ class Service:
                 self.options.runtime_dir,
                 want_state=self.wants_state,
                 want_events=self.wants_events,
-                since=Start.NOW,
+                since=self.events_from(),
+                prefix=self.bus_prefix,
             )
         self.log.info("Starting %s (pid %d)", self.name, os.getpid())
         write_service_pid(self.options.runtime_dir, self.name)
@@ -175,7 +188,14 @@ class Service:
 
     def _loop(self) -> None:
         assert self.bus is not None
-        while not self._flags.stop:
+        stop_seen = False
+        while True:
+            if self._flags.stop:
+                if not stop_seen:
+                    stop_seen = True
+                    self.on_stop_requested()
+                if not self.draining():
+                    break
             self.before_wait()
             poller = zmq.Poller()
             poller.register(self._wake_read, zmq.POLLIN)

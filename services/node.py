@@ -30,6 +30,7 @@ from types import FrameType
 from bus.runtime_dir import ensure_runtime_dir
 from conf.diagnostics import EXIT_CONFIG_FATAL
 from services.config_probe import ProbeError, probe
+from services.notifier.cursor import cursor_path
 from services.orphans import become_subreaper, service_name, stop_orphans
 from services.pidfile import PidFile, PidFileBusy, read_pid
 from services.service_options import ServiceOptions, service_pid_path, setup_logging
@@ -178,6 +179,9 @@ class Node:
             log.error("supervisord did not exit within %.0f s; killing it", SUPERVISORD_EXIT_TIMEOUT)
             process.kill()
             process.wait()
+        # The node's bus is gone with its history: the notifier's place in it means nothing to the
+        # next run, and a stopped node leaves nothing behind.
+        cursor_path(self.runtime_dir).unlink(missing_ok=True)
         log.info("Stopped")
 
     def _signal_first(self) -> None:

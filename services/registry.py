@@ -16,7 +16,7 @@ SERVICES: dict[str, tuple[str | None, str]] = {
     "healthcheck": ("services.healthcheck.service:HealthcheckService", "Keepalived_healthcheckers"),
     "ipvs": (None, "Keepalived_healthcheckers"),
     "netconfig": ("services.netconfig.service:NetconfigService", "Keepalived_vrrp"),
-    "notifier": (None, "Keepalived"),
+    "notifier": ("services.notifier.service:NotifierService", "Keepalived_vrrp"),
 }
 
 

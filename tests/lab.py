@@ -15,6 +15,7 @@ are deleted.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import signal
@@ -36,6 +37,28 @@ HAKEEPER = [sys.executable, "-m", "services.cli"]
 KEEPALIVED = "/usr/sbin/keepalived"
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 30.0
+
+
+CLONE_NEWNET = 0x4000_0000
+
+
+def _setns(fd: int) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+
+
+@contextlib.contextmanager
+def inside(ns: str) -> Iterator[None]:
+    """This thread in network namespace `ns` for the duration: sockets made here, and threads
+    started here, stay there."""
+    with open("/proc/thread-self/ns/net", "rb") as home, open(f"/run/netns/{ns}", "rb") as target:
+        _setns(target.fileno())
+        try:
+            yield
+        finally:
+            _setns(home.fileno())
 
 
 def ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -289,7 +289,9 @@ class GlobalDefs(Block):
     tmp_config_directory: str | None = kw(Str(), once=True)
     data_use_instance: bool = kw(Bool(), default=False)
 
-    # hakeeper's own keywords (keepalived rejects them as unknown): the node bus.
+    # hakeeper's own keywords (keepalived rejects them as unknown): the node bus, and how long a
+    # notify script may run before it is killed (keepalived never kills one).
+    hakeeper_notify_timeout: int = kw(Int(1, 3600), default=30)
     hakeeper_bus_tcp: BusTcp | None = kw(BusTcpValue())
     hakeeper_bus_curve_key: str | None = kw(Str())
     hakeeper_bus_curve_clients: str | None = kw(Str())

@@ -1,6 +1,6 @@
 """vrrp_script scheduling and rise/fall, as keepalived 2.2.7 does them (pure: explicit `now`, no processes).
 
-The adapter (services.healthcheck.runner) starts the runs this core asks for,
+The adapter (services.script_runner) starts the runs this core asks for,
 signals their process groups when it says so, and reports how each ended.
 
 keepalived's rules (vrrp_scheduler.c vrrp_script_thread, vrrp_script_child_thread):
@@ -32,6 +32,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
+from services.script_runs import Ending, Exited
+
 KILL_AFTER = 2.0  # seconds from SIGTERM to the first SIGKILL
 KILL_AGAIN = 10.0  # seconds between further SIGKILLs of a group that will not die
 
@@ -47,22 +49,6 @@ class ScriptSpec:
     uid: int | None = None  # None: as this process
     gid: int | None = None
     init_fail: bool = False  # assume failed until `rise` successes (keepalived's documented init_fail)
-
-
-# ---------------------------------------------------------------- what happened to a run
-
-
-@dataclass(frozen=True)
-class Exited:
-    status: int
-
-
-@dataclass(frozen=True)
-class Signalled:
-    signal: int
-
-
-Ending = Exited | Signalled
 
 
 # ---------------------------------------------------------------- what the adapter must do

@@ -1,7 +1,7 @@
 """The healthcheck service, part 1: vrrp_script, track_file and track_process, results on the bus for vrrp.
 
 Each tracked vrrp_script runs here (services.healthcheck.script_core decides,
-services.healthcheck.runner starts and reaps), so that a hung script can never
+services.script_runner starts and reaps), so that a hung script can never
 delay an advert. A script's state is published as `track/script/<name>`:
 `{"status": "OK" | "FAILED", "reason": ...}`, which vrrp turns into priority
 and FAULT (services.vrrp.trackers); each tracked file's value as
@@ -22,10 +22,8 @@ from collections.abc import Callable
 from conf.model.config import Config
 from services.base import Service, Watch
 from services.healthcheck.process_match import tracked_processes
-from services.healthcheck.runner import EXEC_FAILED, Runner
 from services.healthcheck.script_core import (
     Action,
-    Exited,
     Log,
     Result,
     ScriptsCore,
@@ -37,6 +35,8 @@ from services.healthcheck.script_core import (
 from services.healthcheck.script_setup import set_up_scripts
 from services.healthcheck.track_files import TrackFiles, tracked_files
 from services.healthcheck.track_processes import TrackProcesses
+from services.script_runner import EXEC_FAILED, Runner
+from services.script_runs import Exited
 from services.service_options import ServiceOptions
 
 COUNTERS_EVERY = 1.0

@@ -1,13 +1,14 @@
 """What a state change asks to be run, and in which order (pure).
 
 keepalived (vrrp/vrrp_notify.c): on a transition of an instance or a sync
-group to MASTER, BACKUP, FAULT or STOP (DELETED for an instance removed by a
-reload, or instead of FAULT with `notify_deleted`), it runs the state's own
-script (`notify_master`, ...) as configured, then the generic `notify` script
-with four arguments appended to the configured ones: `INSTANCE` or `GROUP`,
-the name, the new state, and the effective priority (0 for a group). A MASTER
-that hears a lower priority advert runs `notify_master_rx_lower_pri` as
-configured.
+group to MASTER, BACKUP, FAULT or STOP, it runs the state's own script
+(`notify_master`, ...) as configured, then the generic `notify` script with four
+arguments appended to the configured ones: `INSTANCE` or `GROUP`, the name, the
+new state, and the effective priority (0 for a group). An instance removed by a
+reload is reported as FAULT, or as DELETED (running `notify_deleted`) when
+`notify_deleted` is set; one already in FAULT without it is not reported again
+(vrrp/vrrp.c clear_diff_vrrp). A MASTER that hears a lower priority advert runs
+`notify_master_rx_lower_pri` as configured.
 
 keepalived starts these concurrently, so they can overlap and finish out of
 order. Here every command of one instance or group runs after the previous
@@ -20,18 +21,26 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from conf.values import Script
-
 STATES = ("MASTER", "BACKUP", "FAULT", "STOP", "DELETED")
+
+
+@dataclass(frozen=True)
+class Runnable:
+    """A configured script as it will run: its words (the path resolved) and who it runs as."""
+
+    argv: tuple[str, ...]
+    uid: int | None = None  # None: as the notifier
+    gid: int | None = None
 
 
 @dataclass(frozen=True)
 class Command:
     unit: str  # "INSTANCE VI_1" or "GROUP G1": commands of one unit run one at a time
     argv: tuple[str, ...]
-    user: str | None
-    group: str | None
+    uid: int | None
+    gid: int | None
     what: str  # the keyword that asked for it, for the log
+    seq: int = -1  # the bus event it is for (-1: none, a catch-up after lost events)
 
 
 @dataclass(frozen=True)
@@ -40,38 +49,43 @@ class Notifying:
 
     kind: str  # "INSTANCE" or "GROUP"
     name: str
-    scripts: Mapping[str, Script]  # keyword (notify_master, ..., notify) -> script
-    deleted_instead_of_fault: bool = False  # notify_deleted (as a flag or with a script)
+    scripts: Mapping[str, Runnable]  # keyword (notify_master, ..., notify) -> script
+    notify_deleted: bool = False  # report a removal as DELETED (notify_deleted, as a flag or with a script)
 
     @property
     def unit(self) -> str:
         return f"{self.kind} {self.name}"
 
 
-def for_transition(unit: Notifying, state: str, priority: int) -> list[Command]:
+def for_transition(unit: Notifying, state: str, priority: int, seq: int = -1) -> list[Command]:
     """The commands a transition of `unit` to `state` runs, in keepalived's order."""
     if state not in STATES:
         raise ValueError(f"no such state {state!r}")
-    if state == "FAULT" and unit.deleted_instead_of_fault:
-        state = "DELETED"
     commands: list[Command] = []
     own = unit.scripts.get(f"notify_{state.lower()}")
     if own is not None:
-        commands.append(_command(unit, own, f"notify_{state.lower()}", ()))
+        commands.append(_command(unit, own, f"notify_{state.lower()}", (), seq))
     generic = unit.scripts.get("notify")
     if generic is not None:
         appended = (unit.kind, unit.name, state, str(priority if unit.kind == "INSTANCE" else 0))
-        commands.append(_command(unit, generic, "notify", appended))
+        commands.append(_command(unit, generic, "notify", appended, seq))
     return commands
 
 
-def for_lower_priority_advert(unit: Notifying) -> list[Command]:
+def removal_state(unit: Notifying, previous: str) -> str | None:
+    """What an instance removed by a reload is reported as; None: nothing is reported."""
+    if unit.notify_deleted:
+        return "DELETED"
+    return None if previous == "FAULT" else "FAULT"
+
+
+def for_lower_priority_advert(unit: Notifying, seq: int = -1) -> list[Command]:
     script = unit.scripts.get("notify_master_rx_lower_pri")
-    return [] if script is None else [_command(unit, script, "notify_master_rx_lower_pri", ())]
+    return [] if script is None else [_command(unit, script, "notify_master_rx_lower_pri", (), seq)]
 
 
-def _command(unit: Notifying, script: Script, what: str, appended: tuple[str, ...]) -> Command:
-    return Command(unit.unit, (*script.argv, *appended), script.user, script.group, what)
+def _command(unit: Notifying, script: Runnable, what: str, appended: tuple[str, ...], seq: int) -> Command:
+    return Command(unit.unit, (*script.argv, *appended), script.uid, script.gid, what, seq)
 
 
 class Queues:

@@ -33,6 +33,7 @@ class Transition:
     old: State
     new: State
     reason: str
+    removed: bool = False  # the STOP of an instance a reload removed (notified as FAULT or DELETED)
 
 
 @dataclass(frozen=True)

@@ -170,7 +170,10 @@ class VrrpService(Service):
                     router.state, router.master_address, router.settings.vrid, instance.config.interface
                 )
             elif step is None or step == FRESH:
-                actions += router.shutdown(now)
+                stopping = router.shutdown(now)
+                if step is None:
+                    stopping = [_as_removed(a) for a in stopping]
+                actions += stopping
         self._execute(actions, now)
         for name in removed:
             self._unpublish(instance_key(name))
@@ -640,6 +643,8 @@ class VrrpService(Service):
         data = _transition_data(action.new, action.old, action.reason)
         instance = self.instances.get(action.instance)
         data["priority"] = instance.router.priority if instance is not None else None
+        if action.removed:
+            data["removed"] = True
         self.bus.post(instance_key(action.instance), data)
 
     def _send(self, action: SendAdvert, now: float) -> None:
@@ -779,6 +784,12 @@ def _fingerprint(instance: Instance) -> Hashable:
     if instance.config.source_ip is None:
         settings = dataclasses.replace(settings, primary_address=None)
     return (instance.config, settings, instance.expectation, instance.spec, instance.trackers.trackers)
+
+
+def _as_removed(action: Action) -> Action:
+    if isinstance(action, Transition) and action.new is State.STOP:
+        return dataclasses.replace(action, removed=True)
+    return action
 
 
 def _transition_data(new: State, old: State, reason: str) -> dict[str, Any]:

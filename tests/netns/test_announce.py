@@ -6,18 +6,15 @@ sends; a socket stays in the namespace it was created in.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import itertools
 import json
 import logging
-import os
 import select
 import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
@@ -31,34 +28,14 @@ from services.netconfig.announce import Announcer
 from services.netconfig.announce_core import Announcement, AnnounceScheduler, AnnounceSettings, Kind, Send, Spacing
 from services.netconfig.packets import garp_frame, parse_mac, unsolicited_na_frame
 from tests.conftest import add_veth, needs_root
+from tests.lab import inside
 
 pytestmark = needs_root
 
-CLONE_NEWNET = 0x4000_0000
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 STALE_MAC = "02:00:00:00:00:99"
 VMAC = "00:00:5e:00:01:33"
-
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _setns(fd: int) -> None:
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code))
-
-
-@contextlib.contextmanager
-def inside(ns: str) -> Iterator[None]:
-    """This thread in `ns` for the duration."""
-    with open("/proc/thread-self/ns/net", "rb") as home, open(f"/run/netns/{ns}", "rb") as target:
-        _setns(target.fileno())
-        try:
-            yield
-        finally:
-            _setns(home.fileno())
-
 
 def ip_json(ns: str, *args: str) -> list[dict[str, object]]:
     out = subprocess.run(["ip", "-n", ns, "-j", *args], capture_output=True, text=True, check=True).stdout

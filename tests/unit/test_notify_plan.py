@@ -5,12 +5,19 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conf.values import Script
-from services.notifier.plan import Command, Notifying, Queues, for_lower_priority_advert, for_transition
+from services.notifier.plan import (
+    Command,
+    Notifying,
+    Queues,
+    Runnable,
+    for_lower_priority_advert,
+    for_transition,
+    removal_state,
+)
 
 
-def script(*argv: str) -> Script:
-    return Script(" ".join(argv), argv)
+def script(*argv: str) -> Runnable:
+    return Runnable(argv)
 
 
 INSTANCE = Notifying(
@@ -37,11 +44,20 @@ def test_the_state_script_runs_as_configured_then_notify_with_the_four_arguments
     ]
 
 
-def test_a_group_reports_priority_0_and_notify_deleted_replaces_fault() -> None:
+def test_a_group_reports_priority_0() -> None:
     group = Notifying("GROUP", "G1", {"notify": script("/n.sh", "x")})
     assert for_transition(group, "FAULT", 100)[0].argv == ("/n.sh", "x", "GROUP", "G1", "FAULT", "0")
-    deleted = Notifying("INSTANCE", "VI_2", {"notify": script("/n.sh")}, deleted_instead_of_fault=True)
-    assert for_transition(deleted, "FAULT", 50)[0].argv == ("/n.sh", "INSTANCE", "VI_2", "DELETED", "50")
+
+
+def test_a_removed_instance_is_reported_as_fault_or_with_notify_deleted_as_deleted() -> None:
+    plain = Notifying("INSTANCE", "VI_2", {"notify": script("/n.sh")})
+    assert removal_state(plain, "MASTER") == "FAULT"
+    assert removal_state(plain, "FAULT") is None  # already reported as FAULT
+    deleted = Notifying("INSTANCE", "VI_2", {"notify_deleted": script("/d.sh")}, notify_deleted=True)
+    assert removal_state(deleted, "FAULT") == "DELETED"
+    assert [c.argv for c in for_transition(deleted, "DELETED", 50)] == [("/d.sh",)]
+    # A FAULT transition is always FAULT, whatever notify_deleted says.
+    assert for_transition(deleted, "FAULT", 50) == []
 
 
 def test_a_lower_priority_advert_runs_its_script_as_configured() -> None:

@@ -10,15 +10,14 @@ from hypothesis import strategies as st
 
 from services.healthcheck.script_core import (
     Action,
-    Exited,
     Log,
     Result,
     ScriptsCore,
     ScriptSpec,
     SignalGroup,
-    Signalled,
     Spawn,
 )
+from services.script_runs import Exited, Signalled
 
 
 def spec(**changes: object) -> ScriptSpec:

@@ -1,4 +1,4 @@
-"""services.healthcheck.runner: real script runs, their ends, and timeouts that kill the whole group."""
+"""services.script_runner: real script runs, their ends, and timeouts that kill the whole group."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from services.healthcheck.runner import Runner
-from services.healthcheck.script_core import Exited, ScriptSpec, Signalled
+from services.healthcheck.script_core import ScriptSpec
+from services.script_runner import Runner
+from services.script_runs import Exited, Signalled
 from tests.conftest import wait_for
 
 

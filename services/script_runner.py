@@ -1,6 +1,7 @@
 """Script runs as processes: started in a process group of their own, reaped through pidfds.
 
-The adapter of services.healthcheck.script_core. A run is started directly
+Used by the healthcheck service (services.healthcheck.script_core decides when) and the
+notifier. A run is started directly
 (execve, never through a shell), as the script's user and group with that group
 as its only supplementary group, with stdin, stdout and stderr on /dev/null, in
 `/`, with umask 0177 and the service's environment, as keepalived starts them.
@@ -17,9 +18,9 @@ import signal
 import subprocess
 from dataclasses import dataclass
 
-from services.healthcheck.script_core import Ending, Exited, ScriptSpec, Signalled
+from services.script_runs import Ending, Exited, Launch, Signalled
 
-log = logging.getLogger("hakeeper.healthcheck")
+log = logging.getLogger("hakeeper.scripts")
 
 EXEC_FAILED = 127  # the shell's "cannot run": a run that could not start counts as that exit status
 SCRIPT_UMASK = 0o177
@@ -38,7 +39,7 @@ class Runner:
         self._by_fd: dict[int, Running] = {}
         self._by_run: dict[tuple[str, int], Running] = {}
 
-    def spawn(self, spec: ScriptSpec, run: int) -> str | None:
+    def spawn(self, spec: Launch, run: int) -> str | None:
         """Start a run; the reason it could not start (logged as keepalived does), or None."""
         try:
             process = subprocess.Popen(
