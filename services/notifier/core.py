@@ -160,6 +160,17 @@ class NotifierCore:
             commands += queued
         return actions + self._queue(commands, now)
 
+    def state_lines(self) -> list[Action]:
+        """Every unit's last notified state as a FIFO line (`fifo_write_vrrp_states_on_reload`)."""
+        if not self.settings.fifo:
+            return []
+        actions: list[Action] = []
+        for unit, known in sorted(self.known.items()):
+            if known.state in ("MASTER", "BACKUP", "FAULT"):
+                notifying = self._notifying(unit)
+                actions.append(FifoLine(fifo_line(notifying.kind, notifying.name, known.state, known.priority)))
+        return actions
+
     def _transition(self, unit: str, data: Mapping[str, object], seq: int) -> tuple[list[Action], list[Command]]:
         state = str(data.get("state"))
         priority = _int(data.get("priority"))

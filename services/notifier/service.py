@@ -122,6 +122,8 @@ class NotifierService(Service):
         if setup.mail != self.mail:
             self._set_mail(setup.mail)
         self.setup = setup
+        if config.global_defs.fifo_write_vrrp_states_on_reload:
+            self._execute(self.core.state_lines(), self.clock())
 
     def on_stop_requested(self) -> None:
         assert self.core is not None
@@ -295,8 +297,14 @@ class NotifierService(Service):
 
     def _set_mail(self, mail: MailSettings | None) -> None:
         if self.mailer is not None:
+            # Queued or under way with the old server: each starts again with the new one.
             self.mailer.close(MAIL_CLOSE_WAIT)
             self.mailer = None
+            self.retries = RetryQueue()
+            if mail is None:
+                self._mails.clear()
+            for mail_id in self._mails:
+                self.retries.add(mail_id, self.clock())
         self.mail = mail
         if mail is not None:
             self.mailer = Mailer(mail.host, mail.port, mail.timeout)

@@ -29,10 +29,12 @@ class Mailbox:
 
     def __init__(self) -> None:
         self.messages: list[tuple[str, list[str], str]] = []
+        self.helo: list[str] = []
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.content if isinstance(envelope.content, bytes) else str(envelope.content).encode()
         self.messages.append((str(envelope.mail_from), list(envelope.rcpt_tos), content.decode()))
+        self.helo.append(str(session.host_name))
         return "250 Message accepted for delivery"
 
     def subjects(self) -> list[str]:
@@ -140,6 +142,7 @@ global_defs {{
         wait_for(lambda: len(mailbox.messages) >= 2)
         sender, recipients, text = mailbox.messages[1]
         assert (sender, recipients) == ("hakeeper@example.com", ["ops@example.com", "noc@example.com"])
+        assert mailbox.helo[1] == "lb1.example.com"
         assert "From: hakeeper@example.com\r\n" in text or "From: hakeeper@example.com\n" in text
         assert "X-Mailer: Keepalived" in text and "To: ops@example.com, noc@example.com" in text
         assert "=> VRRP Instance is now owning VRRP VIPs <=" in text

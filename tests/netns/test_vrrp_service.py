@@ -613,6 +613,9 @@ def test_reload_keeps_unchanged_instances_reapplies_changed_ones_and_stops_remov
 
     # The removed instance stopped as a MASTER stops: priority 0, so b's VI_2 took over at once.
     assert bus_a.moves("VI_2")[-1] == ("MASTER", "STOP")
+    # Marked as removed, which the notifier reports as FAULT (or DELETED with notify_deleted).
+    assert bus_a.transitions("VI_2")[-1].data.get("removed") is True
+    assert not any(p.data.get("removed") for p in bus_a.transitions("VI_3"))
     until(lambda: bus_b.state("VI_2") == "MASTER" and holds(b, vips[2]), bus_b)
     assert "(VI_2) Backup received priority 0 advertisement" in b.service_log("vrrp")
     # The new one started as any instance starts.

@@ -165,6 +165,13 @@ def test_after_lost_events_only_what_changed_is_notified_once() -> None:
     assert core.catch_up({"INSTANCE VI_1": Known("FAULT", 100)}, 2.0) == []
 
 
+def test_the_states_known_can_be_written_again_at_reload() -> None:
+    core = NotifierCore(SETTINGS)
+    core.event(1, "vrrp/VI_1", transition("MASTER"), 0.0)
+    core.event(2, "vrrp_group/G1", {"event": "transition", "state": "MASTER"}, 0.0)
+    assert core.state_lines() == [FifoLine('GROUP "G1" MASTER 0\n'), FifoLine('INSTANCE "VI_1" MASTER 100\n')]
+
+
 def test_topics() -> None:
     assert unit_of("vrrp/VI_1") == "INSTANCE VI_1"
     assert unit_of("vrrp_group/G1") == "GROUP G1"
