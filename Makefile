@@ -42,8 +42,13 @@ unit: setup
 test: setup lint typecheck
 	$(BIN)/pytest -q
 
+# The lab builds network namespaces: as root, through sudo when need be. ARGS=--interactive keeps it up.
 lab: setup
-	$(BIN)/python -m tests.lab_main
+	@if [ "$$(id -u)" != 0 ]; then \
+	  echo "make lab creates network namespaces: running it as root (sudo)"; \
+	  exec sudo $(BIN)/python -m tests.lab_main $(ARGS); \
+	fi; \
+	exec $(BIN)/python -m tests.lab_main $(ARGS)
 
 bench: setup
 	set -e; for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script; done

@@ -62,8 +62,9 @@ class NodeOptions:
 
 
 def default_supervisord_conf() -> Path:
-    """The top-level supervisord.conf of the installed tree (an editable install keeps it there)."""
-    return Path(__file__).resolve().parents[1] / "supervisord.conf"
+    """The shipped supervisord.conf: the top-level one, which services/supervisord.conf links to
+    in the source tree and which a wheel carries as package data."""
+    return Path(__file__).parent / "supervisord.conf"
 
 
 def pidfile_path(runtime_dir: Path) -> Path:

@@ -56,6 +56,13 @@ from services.vrrp.reload import FRESH, KEEP, RECONFIGURE, RESUME, reload_plan
 from services.vrrp.states import State
 from services.vrrp.sync import SyncGroup
 from services.vrrp.trackers import Kind, TrackerStatus
+from services.vrrp.trouble import (
+    BLOCKED_ERRORS,
+    Troubles,
+    blocked_message,
+    conflict_message,
+    unblocked_message,
+)
 from services.vrrp.wire import EndpointSpec, Incoming, Wire, WireEvent, peer_for
 
 SNAPSHOT_WAIT = 2.0  # at start, for the bus snapshot that says what a predecessor left
@@ -125,6 +132,7 @@ class VrrpService(Service):
         self._published: dict[str, dict[str, Any]] = {}
         # Instances whose MASTER's repeats the kernel holds (services.vrrp.repeat_filter), with the advert.
         self._holding: dict[str, Received] = {}
+        self.troubles = Troubles()
         # Instances whose published value may have changed without an action (an advert naming the
         # MASTER, a tracker, a source address): published with the counters.
         self._maybe_changed: set[str] = set()
@@ -565,15 +573,29 @@ class VrrpService(Service):
             self.counters[f"drop_{bad.reason}"] += 1
             if not bad.quiet:
                 self.log.info("%s", bad.log_line(instance.name))
+            self._clash(instance, incoming.src, bad.reason)
             return None
         for note in accepted.notes:
             self._note(instance, note)
+            self._clash(instance, incoming.src, note.kind)
         if accepted.ah_sequence is not None:
             instance.ah_sequence = accepted.ah_sequence
         received = Received.from_advert(accepted.advert, incoming.src)
         if accepted.ah_sequence is None and not accepted.notes:
             instance.last_accepted = (key, received)
         return received
+
+    def _clash(self, instance: Instance, source: object, reason: str) -> None:
+        """An advert only another cluster's router would send: say so, naming it (services.vrrp.trouble)."""
+        assert self.bus is not None
+        if not self.troubles.conflict(instance.name, str(source), reason, self.clock()):
+            return
+        vrid = instance.router.settings.vrid
+        self.log.warning("%s", conflict_message(instance.name, vrid, instance.config.interface, str(source), reason))
+        self.bus.post(
+            instance_key(instance.name),
+            {"event": "vrid_conflict", "source": str(source), "virtual_router_id": vrid, "reason": reason},
+        )
 
     def _note(self, instance: Instance, note: Note) -> None:
         self.counters[note.kind] += 1
@@ -659,6 +681,15 @@ class VrrpService(Service):
             self.counters["adverts_sent_priority_0"] += 1
         if result.errors:
             self.counters["send_errors"] += len(result.errors)
+        change = self.troubles.sent(action.instance, result.errors)
+        if change is not None:
+            assert self.bus is not None
+            error = next((e for e in result.errors if e in BLOCKED_ERRORS), "")
+            if change == "blocked":
+                self.log.warning("%s", blocked_message(action.instance, error))
+            else:
+                self.log.info("%s", unblocked_message(action.instance))
+            self.bus.post(instance_key(action.instance), {"event": f"send_{change}", "error": error or None})
 
     def _publish_instance(self, name: str) -> None:
         assert self.bus is not None
