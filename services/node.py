@@ -30,7 +30,7 @@ from types import FrameType
 from bus.runtime_dir import ensure_runtime_dir
 from conf.diagnostics import EXIT_CONFIG_FATAL
 from services.config_probe import ProbeError, probe
-from services.notifier.cursor import cursor_path
+from services.notifier.cursor import cursor_path, reset_cursor
 from services.orphans import become_subreaper, service_name, stop_orphans
 from services.pidfile import PidFile, PidFileBusy, read_pid
 from services.service_options import ServiceOptions, service_pid_path, setup_logging
@@ -105,6 +105,9 @@ class Node:
             log.warning("cannot become a child subreaper: services would outlive a crashed supervisord")
         self._install_signals()
         try:
+            # The bus starts afresh: a notifier of this run acts on its whole history, even what
+            # vrrp posts before the notifier has subscribed.
+            reset_cursor(cursor_path(self.runtime_dir), from_start=self._notifier_wanted)
             self._start_supervisord()
             log.info("Started node in %s (supervisord pid %d)", self.runtime_dir, self._supervisord().pid)
             return self._serve()

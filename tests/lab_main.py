@@ -237,7 +237,8 @@ class Lab:
         return gaps
 
     def commands(self) -> str:
-        hk = f"{sys.executable} -m services.cli"
+        installed = Path(sys.executable).parent / "hakeeper"
+        hk = str(installed) if installed.exists() else f"{sys.executable} -m services.cli"
         lines = [f"\nLab up: bridge namespace {self.lan.bridge_ns}; VIP {VIP_PREFIX} on {self.holder()}."]
         for node in [*self.nodes, self.client]:
             lines.append(f"  {node.name}: namespace {node.ns}, {node.ipv4}, files in {node.workdir}")

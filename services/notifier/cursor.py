@@ -56,6 +56,16 @@ def load_cursor(path: Path) -> Cursor | None:
         return None
 
 
+def reset_cursor(path: Path, *, from_start: bool) -> None:
+    """At a node's start: a notifier that starts with it acts on the new bus's whole history (hub
+    epoch 0 is "whichever hub runs"); one a reload starts later finds no cursor and begins at that
+    moment, as keepalived runs no notify script for what happened before a reload."""
+    if from_start:
+        save_cursor(path, Cursor(0, 0))
+    else:
+        path.unlink(missing_ok=True)
+
+
 def save_cursor(path: Path, cursor: Cursor) -> None:
     temporary = path.with_name(path.name + ".new")
     temporary.write_text(json.dumps(cursor.to_json(), separators=(",", ":")) + "\n")

@@ -53,7 +53,7 @@ def test_make_lab_interactive_prints_the_commands_to_try(tmp_path: Path) -> None
     before = set(ip("netns", "list").stdout.split())
     result = make_lab(f"--interactive --seconds 1 --workdir {tmp_path / 'lab'}", timeout=180)
     assert result.returncode == 0, result.stdout + result.stderr
-    for command in ("status --runtime-dir", "events --follow --runtime-dir", "restart vrrp"):
+    for command in ("hakeeper status --runtime-dir", "hakeeper events --follow --runtime-dir", "restart vrrp"):
         assert command in result.stdout
     assert set(ip("netns", "list").stdout.split()) <= before, "the lab left namespaces behind"
 

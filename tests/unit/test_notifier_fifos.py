@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 from services.notifier.core import Known
-from services.notifier.cursor import Cursor, load_cursor, save_cursor
+from services.notifier.cursor import Cursor, load_cursor, reset_cursor, save_cursor
 from services.notifier.fifos import Fifos
 from services.notifier.setup import Fifo
 
@@ -67,3 +67,12 @@ def test_a_saved_cursor_is_read_back_and_an_unreadable_one_is_ignored(tmp_path: 
     assert load_cursor(path) == cursor
     path.write_text('{"epoch": "x"')
     assert load_cursor(path) is None
+
+
+def test_a_node_start_points_the_cursor_at_the_new_bus_start_or_removes_it(tmp_path: Path) -> None:
+    path = tmp_path / "notifier.cursor"
+    save_cursor(path, Cursor(7, 42))
+    reset_cursor(path, from_start=True)
+    assert load_cursor(path) == Cursor(0, 0)  # epoch 0: whichever hub runs, from its first event
+    reset_cursor(path, from_start=False)
+    assert not path.exists()
