@@ -7,7 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.conftest import needs_root
+from tests.conftest import needs_root, wait_for
 from tests.lab import LabNode, Lan, ip
 
 pytestmark = needs_root
@@ -58,6 +58,8 @@ def test_teardown_removes_namespaces_and_kills_what_runs_in_them() -> None:
     sleeper = subprocess.Popen(["ip", "netns", "exec", node.ns, "sleep", "300"])
     try:
         assert {node.ns, network.bridge_ns} <= namespaces()
+        # `ip netns exec` has entered the namespace (and become sleep) only some time after Popen.
+        wait_for(lambda: sleeper.pid in node.processes())
     finally:
         network.close()
     assert sleeper.wait(10) != 0  # killed, not finished
