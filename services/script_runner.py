@@ -18,7 +18,7 @@ import signal
 import subprocess
 from dataclasses import dataclass
 
-from services.script_runs import Ending, Exited, Launch, Signalled
+from services.script_runs import Ending, Exited, Launchable, Signalled
 
 log = logging.getLogger("hakeeper.scripts")
 
@@ -39,7 +39,7 @@ class Runner:
         self._by_fd: dict[int, Running] = {}
         self._by_run: dict[tuple[str, int], Running] = {}
 
-    def spawn(self, spec: Launch, run: int) -> str | None:
+    def spawn(self, spec: Launchable, run: int) -> str | None:
         """Start a run; the reason it could not start (logged as keepalived does), or None."""
         try:
             process = subprocess.Popen(

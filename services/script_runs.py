@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 
-class Launch(Protocol):
+class Launchable(Protocol):
     """What starting a run needs: a name for the log, the command, and who it runs as."""
 
     @property
@@ -20,6 +20,16 @@ class Launch(Protocol):
 
     @property
     def gid(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class Launch:
+    """A run to start, for callers without a spec of their own (notify commands, FIFO readers)."""
+
+    name: str
+    argv: tuple[str, ...]
+    uid: int | None = None
+    gid: int | None = None
 
 
 @dataclass(frozen=True)

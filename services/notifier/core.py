@@ -108,7 +108,7 @@ class _Open:
     waiting: int
 
 
-@dataclass
+@dataclass(frozen=True)
 class Known:
     """What was last notified of a unit, and its effective priority (for FIFO lines)."""
 
@@ -216,8 +216,9 @@ class NotifierCore:
         return actions, for_lower_priority_advert(notifying, seq)
 
     def _priority(self, unit: str, data: Mapping[str, object]) -> list[Action]:
-        own = self.known.setdefault(unit, Known("INIT"))
-        own.priority = _int(data.get("priority"))
+        before = self.known.get(unit)
+        own = Known(before.state if before else "INIT", _int(data.get("priority")))
+        self.known[unit] = own
         settings = self.settings.units.get(unit)
         if not (self.settings.fifo and settings is not None and settings.priority_changes):
             return []

@@ -19,25 +19,15 @@ import errno
 import logging
 import os
 import stat
-from dataclasses import dataclass
 
 from services.notifier.setup import Fifo
 from services.script_runner import Runner
+from services.script_runs import Launch
 
 log = logging.getLogger("Keepalived_vrrp")
 
 FIFO_MODE = stat.S_IRUSR | stat.S_IWUSR | stat.S_IRGRP | stat.S_IROTH
 RETRY_INTERVAL = 0.1  # seconds between attempts to write what a full pipe did not take
-
-
-@dataclass(frozen=True)
-class _Reader:
-    """A FIFO's reader script as the runner starts it."""
-
-    name: str
-    argv: tuple[str, ...]
-    uid: int | None
-    gid: int | None
 
 
 class OpenFifo:
@@ -79,7 +69,7 @@ class Fifos:
             self._open.append(opened)
             if fifo.script is not None:
                 script = fifo.script
-                reader = _Reader(f"{fifo.keyword}_script", (*script.argv, fifo.path), script.uid, script.gid)
+                reader = Launch(f"{fifo.keyword}_script", (*script.argv, fifo.path), script.uid, script.gid)
                 self.readers.spawn(reader, number)
 
     @property

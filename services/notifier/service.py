@@ -22,7 +22,6 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from bus.subscriber_core import Effect, EventDelivered, Missed, Start
@@ -47,19 +46,11 @@ from services.notifier.mailer import Mailer
 from services.notifier.setup import MailSettings, NotifierSetup, set_up_notifier
 from services.notifier.smtp_dialog import Envelope, message_data, rfc822_date
 from services.script_runner import Runner
-from services.script_runs import Exited, Signalled
+from services.script_runs import Exited, Launch, Signalled
 from services.service_options import ServiceOptions
 
 COUNTERS_KEY = "counters/notifier"
 MAIL_CLOSE_WAIT = 2.0  # seconds a delivery under way may take to finish at stop
-
-
-@dataclass(frozen=True)
-class _Launch:
-    name: str
-    argv: tuple[str, ...]
-    uid: int | None
-    gid: int | None
 
 
 class NotifierService(Service):
@@ -87,7 +78,7 @@ class NotifierService(Service):
         self._catch_up = False
         self._drain_until: float | None = None
         self._counters_dirty = True
-        self._last_saved: tuple[int, int, int] | None = None
+        self._last_saved: Cursor | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -137,7 +128,7 @@ class NotifierService(Service):
         assert self.core is not None
         caught_up = self.view is None or self.view.core.caught_up
         fifo_waiting = self.fifos is not None and self.fifos.backlog > 0
-        return not (caught_up and self.core.idle and not fifo_waiting and not self._mails_in_flight())
+        return not (caught_up and self.core.idle and not fifo_waiting and not self._mails)
 
     def stop(self) -> None:
         if self.core is not None and not self.core.idle:
@@ -271,7 +262,7 @@ class NotifierService(Service):
         assert self.core is not None
         command = action.command
         self._jobs[action.job] = command.what
-        launch = _Launch(command.what, command.argv, command.uid, command.gid)
+        launch = Launch(command.what, command.argv, command.uid, command.gid)
         self.counters["commands_run"] += 1
         if self.runner.spawn(launch, action.job) is not None:
             self.counters["commands_failed"] += 1
@@ -341,19 +332,15 @@ class NotifierService(Service):
                 self.counters["mail_retries"] += 1
         self._counters_dirty = True
 
-    def _mails_in_flight(self) -> bool:
-        return bool(self._mails)
-
     # ------------------------------------------------------------ records
 
     def _save(self) -> None:
         if self.core is None or self._epoch is None:
             return
         cursor = Cursor(self._epoch, self.core.acted_through, dict(self.core.known), dict(self.core.mailed))
-        marker = (cursor.epoch, cursor.seq, hash(str(cursor.to_json())))
-        if marker != self._last_saved:
+        if cursor != self._last_saved:
             save_cursor(cursor_path(self.options.runtime_dir), cursor)
-            self._last_saved = marker
+            self._last_saved = cursor
 
     def _publish_counters(self) -> None:
         if self.bus is None:

@@ -16,7 +16,9 @@ from tests.lab import LabNode, Lan
 VIP = "192.0.2.100/24"
 
 
-def guide_conf(priority: int, flag: Path) -> str:
+def guide_conf(priority: int, flag: Path, *, weight: int = -10, nopreempt: bool = False) -> str:
+    """The guide's configurations: its second (weight -10, preemption) by default, its first
+    (both BACKUP, weight 2, nopreempt) with `weight=2, nopreempt=True`."""
     return f"""\
 global_defs {{
     enable_script_security
@@ -25,9 +27,9 @@ global_defs {{
 vrrp_script chk_nginx {{
     script "/usr/bin/test ! -e {flag}"
     interval 1
-    weight -10
+    weight {weight}
 }}
-{instance(priority, "track_script", "chk_nginx")}"""
+{instance(priority, "track_script", "chk_nginx", backup_nopreempt=nopreempt)}"""
 
 
 def instance(priority: int, kind: str, name: str, *, backup_nopreempt: bool = False) -> str:
@@ -151,31 +153,16 @@ vrrp_track_process daemon {{
     wait_for(lambda: not holds(node), timeout=10)
 
 
-def nopreempt_conf(priority: int, flag: Path) -> str:
-    """The guide's first configuration: both BACKUP, weight 2, nopreempt."""
-    return f"""\
-global_defs {{
-    enable_script_security
-    script_user root
-}}
-vrrp_script chk_nginx {{
-    script "/usr/bin/test ! -e {flag}"
-    interval 1
-    weight 2
-}}
-{instance(priority, "track_script", "chk_nginx", backup_nopreempt=True)}"""
-
-
 @needs_root
 def test_with_nopreempt_a_failing_check_moves_nothing_but_a_stop_does(
     lan: Lan, write_conf: WriteConf, tmp_path: Path
 ) -> None:
     flag = tmp_path / "a-nginx-down"
     a, b = lan.add_node("a"), lan.add_node("b")
-    conf_a = write_conf(nopreempt_conf(100, flag), "a.conf")
+    conf_a = write_conf(guide_conf(100, flag, weight=2, nopreempt=True), "a.conf")
     a.start(conf_a)
     wait_for(lambda: holds(a), timeout=20)
-    b.start(write_conf(nopreempt_conf(99, tmp_path / "b-nginx-down"), "b.conf"))
+    b.start(write_conf(guide_conf(99, tmp_path / "b-nginx-down", weight=2, nopreempt=True), "b.conf"))
     wait_for(lambda: "VRRP_Script(chk_nginx) succeeded" in b.service_log("healthcheck"))
 
     # a's check fails: 100 < 99 + 2, but b does not preempt.
